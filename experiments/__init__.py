@@ -1,0 +1,1 @@
+"""Experiment scripts: ``python -m experiments.train`` and friends."""

@@ -1,0 +1,16 @@
+"""genjax: autoencoders and deep generative networks in JAX, with pure jit-compiled training steps.
+
+Families: ``genjax.autoencoder`` (more to come). ``genjax.fit`` is the one training loop;
+``genjax.load_run`` brings back a trained run. See DESIGN.md for the contract every family keeps.
+"""
+from genjax import data
+from genjax.errors import ConfigError, DataError, GenjaxError, RunError, TrainingDiverged
+from genjax.fit import FitResult, fit
+from genjax.rundir import load_run
+from genjax.state import State
+
+__version__ = "0.1.0"
+__all__ = [
+    "ConfigError", "DataError", "FitResult", "GenjaxError", "RunError", "State", "TrainingDiverged",
+    "data", "fit", "load_run",
+]

@@ -1,0 +1,188 @@
+"""Deterministic autoencoders: plain, denoising (Gaussian or masking noise) and sparse (L1 on the code).
+
+Contract (DESIGN.md): ``Config``, ``init``, ``train_step``, ``encode``, ``decode``, ``reconstruct``.
+The default is mildly denoising (Gaussian noise, std 0.1): on the 1,437 training digits a plain
+autoencoder overfits, and the noise roughly halves its test error; ``noise="none"`` turns it off.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from genjax import config as cfg_lib
+from genjax import losses, metrics, nets, optim, plots
+from genjax.data import Dataset
+from genjax.errors import ConfigError
+from genjax.state import State
+
+NOISES = ("none", "gaussian", "masking")
+OUTPUTS = ("sigmoid", "linear")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Autoencoder hyperparameters; every field has a default (``dataclasses.replace`` to change)."""
+
+    latent_dim: int = 8  # size of the code
+    architecture: str = "mlp"  # "mlp" or "conv" (images only)
+    hidden_dims: tuple[int, ...] = (256, 128)  # MLP widths of the encoder; the decoder mirrors them
+    conv_channels: tuple[int, ...] = (32, 64)  # conv encoder channels (stride 2 each); decoder mirrors
+    activation: str = "relu"
+    loss: str = "mse"  # "mse" on sigmoid outputs, or "bce" on logits (per pixel, nats)
+    output: str = "sigmoid"  # "sigmoid" for data in [0, 1], "linear" for unbounded vectors (loss mse)
+    noise: str = "gaussian"  # input corruption: "none", "gaussian" (std noise_level), "masking" (drop prob)
+    noise_level: float = 0.1
+    sparsity_weight: float = 0.0  # weight of the L1 penalty on the code (sparse autoencoder when > 0)
+    batch_size: int = 128
+    learning_rate: float = 1e-3  # Adam peak learning rate
+    schedule: str = "constant"  # "constant", "cosine", "warmup_cosine"
+    decay_steps: int = 10_000  # length of the cosine schedules
+    warmup_steps: int = 0
+    weight_decay: float = 0.0  # AdamW decoupled weight decay when > 0
+
+    def __post_init__(self):
+        cfg_lib.require_types(self)
+        cfg_lib.require_positive(self, "latent_dim", "batch_size", "learning_rate", "decay_steps")
+        cfg_lib.require_nonnegative(self, "noise_level", "sparsity_weight", "warmup_steps", "weight_decay")
+        cfg_lib.require_choice(self, "architecture", nets.ARCHITECTURES)
+        cfg_lib.require_choice(self, "activation", nets.ACTIVATIONS)
+        cfg_lib.require_choice(self, "loss", losses.RECONSTRUCTION_LOSSES)
+        cfg_lib.require_choice(self, "output", OUTPUTS)
+        cfg_lib.require_choice(self, "noise", NOISES)
+        cfg_lib.require_choice(self, "schedule", optim.SCHEDULES)
+        cfg_lib.require_widths(self, "hidden_dims")
+        cfg_lib.require_widths(self, "conv_channels")
+        if self.loss == "bce" and self.output != "sigmoid":
+            raise ConfigError("loss 'bce' needs output 'sigmoid' (data in [0, 1]); use loss 'mse' with output 'linear'")
+        if self.noise == "masking" and self.noise_level >= 1:
+            raise ConfigError(f"masking noise_level is a drop probability in [0, 1), got {self.noise_level}")
+        if self.schedule == "warmup_cosine" and self.warmup_steps >= self.decay_steps:
+            raise ConfigError(f"warmup_steps ({self.warmup_steps}) must be below decay_steps ({self.decay_steps})")
+
+
+@functools.cache
+def _networks(cfg: Config, data_shape: tuple[int, ...]) -> tuple[nets.Encoder, nets.Decoder]:
+    shared = dict(
+        architecture=cfg.architecture,
+        hidden_dims=cfg.hidden_dims,
+        conv_channels=cfg.conv_channels,
+        activation=cfg.activation,
+    )
+    return nets.Encoder(cfg.latent_dim, **shared), nets.Decoder(data_shape, **shared)
+
+
+@functools.cache
+def _optimizer(cfg: Config) -> optax.GradientTransformation:
+    return optim.adam(cfg.learning_rate, cfg.schedule, cfg.decay_steps, cfg.warmup_steps, weight_decay=cfg.weight_decay)
+
+
+def check_batch(cfg_architecture: str, batch: dict, data_shape: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """Validate a batch dict against the architecture (and a state's data shape); return one example's shape."""
+    if not isinstance(batch, dict) or "x" not in batch:
+        raise ConfigError("a batch is a dict with key 'x' (and optionally 'y')")
+    x = batch["x"]
+    shape = tuple(x.shape[1:])
+    if x.ndim not in (2, 4):
+        raise ConfigError(f"batch['x'] has shape {x.shape}; expected [N, D] vectors or [N, H, W, C] images")
+    if cfg_architecture == "conv" and x.ndim != 4:
+        raise ConfigError(f"architecture 'conv' needs images [N, H, W, C]; got shape {x.shape} (use 'mlp')")
+    if data_shape is not None and shape != data_shape:
+        raise ConfigError(f"batch examples have shape {shape}, but the state was built for {data_shape}")
+    return shape
+
+
+def init(key: jax.Array, cfg: Config, batch: dict) -> State:
+    """A fresh state; parameter shapes come from the example ``batch['x']`` ``[N, *data_shape]``."""
+    data_shape = check_batch(cfg.architecture, batch)
+    x = np.asarray(batch["x"])
+    if cfg.output == "sigmoid" and (x.min() < 0 or x.max() > 1):
+        raise ConfigError(
+            f"data lie in [{x.min():.3g}, {x.max():.3g}], outside the [0, 1] of output 'sigmoid'; "
+            "use --set output=linear (with loss mse)"
+        )
+    encoder, decoder = _networks(cfg, data_shape)
+    k_enc, k_dec = jax.random.split(key)
+    x = jnp.asarray(x[:1])
+    params = {"encoder": encoder.init(k_enc, x), "decoder": decoder.init(k_dec, jnp.zeros((1, cfg.latent_dim)))}
+    return State(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state=_optimizer(cfg).init(params),
+        extra={},
+        config=cfg,
+        data_shape=data_shape,
+    )
+
+
+def corrupt(x: jax.Array, noise: str, level: float, key: jax.Array) -> jax.Array:
+    """Denoising input: ``x + level * N(0, 1)`` (gaussian), ``x * Bernoulli(1 - level)`` (masking), or ``x``."""
+    if noise == "gaussian":
+        return x + level * jax.random.normal(key, x.shape, x.dtype)
+    if noise == "masking":
+        return x * jax.random.bernoulli(key, 1.0 - level, x.shape).astype(x.dtype)
+    return x
+
+
+@jax.jit
+def train_step(state: State, batch: dict, key: jax.Array) -> tuple[State, dict]:
+    """One Adam step on ``batch['x']`` ``[batch_size, *data_shape]``.
+
+    Metrics: ``loss`` (total), ``recon_loss`` (per element; MSE or BCE in nats), ``code_l1``.
+    Pure; compiles once per batch shape. Does not donate ``state``: ``genjax.fit`` does.
+    """
+    cfg = state.config
+    check_batch(cfg.architecture, batch, state.data_shape)
+    encoder, decoder = _networks(cfg, state.data_shape)
+    x = batch["x"]
+    x_in = corrupt(x, cfg.noise, cfg.noise_level, key)
+
+    def loss_fn(params):
+        code = encoder.apply(params["encoder"], x_in)
+        recon = losses.reconstruction(cfg.loss, decoder.apply(params["decoder"], code), x, cfg.output)
+        code_l1 = losses.l1(code)
+        return recon + cfg.sparsity_weight * code_l1, {"recon_loss": recon, "code_l1": code_l1}
+
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = _optimizer(cfg).update(grads, state.opt_state, state.params)
+    new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state)
+    return new_state, {"loss": loss, **aux}
+
+
+@jax.jit
+def encode(state: State, x: jax.Array) -> jax.Array:
+    """Codes ``[N, latent_dim]`` of examples ``[N, *data_shape]`` (no input noise)."""
+    encoder, _ = _networks(state.config, state.data_shape)
+    return encoder.apply(state.params["encoder"], x)
+
+
+@jax.jit
+def decode(state: State, code: jax.Array) -> jax.Array:
+    """Examples ``[N, *data_shape]`` in data space from codes ``[N, latent_dim]``."""
+    _, decoder = _networks(state.config, state.data_shape)
+    return losses.activate(decoder.apply(state.params["decoder"], code), state.config.output)
+
+
+@jax.jit
+def reconstruct(state: State, x: jax.Array) -> jax.Array:
+    """``decode(encode(x))``: ``[N, *data_shape]`` in data space."""
+    return decode(state, encode(state, x))
+
+
+def evaluate(state: State, dataset: Dataset, full: bool = True) -> dict[str, float]:
+    """Test reconstruction MSE and PSNR; with ``full``, also the linear probe and the PCA baseline."""
+    return metrics.reconstruction_report(
+        lambda x: encode(state, x), lambda x: reconstruct(state, x), dataset, state.config.latent_dim, full
+    )
+
+
+def write_figures(state: State, dataset: Dataset, workdir: Path) -> list[Path]:
+    """``reconstructions.png``: test originals (top) over their reconstructions (bottom)."""
+    originals = dataset.x_test[:16]
+    recon = np.asarray(reconstruct(state, jnp.asarray(originals)))
+    return [plots.reconstructions(originals, recon, Path(workdir) / "reconstructions.png")]

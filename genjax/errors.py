@@ -1,0 +1,25 @@
+"""Typed errors. Every message is one line that names the problem and the valid choices."""
+
+
+class GenjaxError(Exception):
+    """Base class: a mistake in what the user asked for (scripts exit with code 2)."""
+
+
+class ConfigError(GenjaxError, ValueError):
+    """An unknown option, a value of the wrong type, or an impossible hyperparameter."""
+
+
+class DataError(GenjaxError, ValueError):
+    """A data set that cannot be used: missing, unreadable, malformed, empty or non-finite."""
+
+
+class RunError(GenjaxError):
+    """A run directory that cannot be used: exists already, missing, or does not match."""
+
+
+class TrainingDiverged(Exception):
+    """The training loss became non-finite (scripts exit with code 3)."""
+
+    def __init__(self, step: int, loss: float):
+        self.step, self.loss = step, loss
+        super().__init__(f"training diverged: loss is {loss} at step {step}")

@@ -1,0 +1,172 @@
+"""The one training loop for every family.
+
+The training split lives on the device; each call of one compiled function runs ``steps_per_call``
+steps fused with ``jax.lax.scan``, sampling every batch inside the step (uniform indices from
+``fold_in(key, step)``), with the state donated. Metrics come back once per call (the log step):
+their mean over the call goes to ``metrics.jsonl`` and the progress bar. Because data order and
+randomness derive from the seed and the step alone, a resumed run equals an uninterrupted one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from genjax import families, rundir
+from genjax.checkpoint import Checkpointer
+from genjax.data import Dataset
+from genjax.errors import ConfigError, TrainingDiverged
+from genjax.state import State
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :func:`fit` returns: the final state and the logged records."""
+
+    state: State
+    history: list[dict]
+    compile_seconds: float  # ahead-of-time compilation of the fused step(s)
+    train_seconds: float  # wall time of the loop, compilation, evaluation and checkpoints included
+    steps_per_second: float  # median over the calls of this session (compilation excluded)
+
+
+def fused_steps(train_step: Callable, batch_size: int, length: int) -> Callable:
+    """``(state, data, key) -> (state, metrics [length])``: ``length`` train steps under one ``lax.scan``.
+
+    ``data`` is a dict of device arrays with a shared leading axis (the training split); each step
+    draws ``batch_size`` uniform indices and its own step key from ``fold_in(key, state.step)``.
+    """
+
+    def run(state: State, data: dict, key: jax.Array) -> tuple[State, dict]:
+        n = data["x"].shape[0]
+
+        def body(state, _):
+            k_batch, k_step = jax.random.split(jax.random.fold_in(key, state.step))
+            index = jax.random.randint(k_batch, (batch_size,), 0, n)
+            return train_step(state, {name: jnp.take(a, index, axis=0) for name, a in data.items()}, k_step)
+
+        return jax.lax.scan(body, state, length=length)
+
+    return jax.jit(run, donate_argnums=0)
+
+
+def _validate(config: Any, dataset: Dataset, steps: int, steps_per_call: int, eval_every: int, checkpoint_every: int):
+    for name, value in (("steps", steps), ("steps_per_call", steps_per_call)):
+        if not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
+        if not isinstance(value, int) or value < 0 or value % steps_per_call:
+            raise ConfigError(f"{name} must be 0 (off) or a multiple of steps_per_call={steps_per_call}, got {value!r}")
+    if config.batch_size > len(dataset.x_train):
+        raise ConfigError(
+            f"batch_size {config.batch_size} is larger than the {len(dataset.x_train)} training examples of {dataset.name}"
+        )
+
+
+def fit(
+    family: ModuleType | str,
+    config: Any,
+    dataset: Dataset,
+    *,
+    steps: int,
+    seed: int = 0,
+    workdir: str | Path | None = None,
+    steps_per_call: int = 100,
+    eval_every: int = 1000,
+    checkpoint_every: int = 1000,
+    keep: int = 3,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> FitResult:
+    """Train ``family`` (a module such as ``genjax.autoencoder``, or its name) on ``dataset`` for ``steps`` steps.
+
+    With a ``workdir``: writes ``config.json``, ``metrics.jsonl`` (a record per call) and orbax
+    checkpoints every ``checkpoint_every`` steps and at the end; ``resume`` continues from the newest
+    checkpoint (records past it are dropped); an existing run is refused unless ``resume`` or
+    ``overwrite``. Every ``eval_every`` steps, ``family.evaluate(state, dataset, full=False)`` is
+    logged with an ``eval_`` prefix. A non-finite loss raises :class:`TrainingDiverged` naming the
+    step; the checkpoints already saved are left as they were.
+    """
+    family = families.get(family) if isinstance(family, str) else family
+    _validate(config, dataset, steps, steps_per_call, eval_every, checkpoint_every)
+    data = {"x": jax.device_put(dataset.x_train)}
+    if dataset.y_train is not None:
+        data["y"] = jax.device_put(dataset.y_train)
+    init_key, train_key = jax.random.split(jax.random.key(seed))
+    state = family.init(init_key, config, {name: a[: config.batch_size] for name, a in data.items()})
+
+    history: list[dict] = []
+    checkpointer = None
+    if workdir is not None:
+        workdir = Path(workdir)
+        description = rundir.describe(family, config, dataset.name, dataset.data_shape, seed)
+        rundir.prepare(workdir, description, resume, overwrite)
+        checkpointer = Checkpointer(workdir / rundir.CHECKPOINTS, keep)
+        if resume and checkpointer.latest_step() is not None:
+            state = checkpointer.restore(state)
+            history = rundir.read_metrics(workdir, int(state.step))
+            rundir.write_metrics(workdir, history)
+    try:
+        return _loop(family, state, data, dataset, train_key, history, checkpointer, workdir,
+                     steps, steps_per_call, eval_every, checkpoint_every, progress)
+    finally:
+        if checkpointer is not None:
+            checkpointer.close()
+
+
+def _loop(family, state, data, dataset, train_key, history, checkpointer, workdir,
+          steps, steps_per_call, eval_every, checkpoint_every, progress) -> FitResult:
+    start_time = time.perf_counter()
+    compiled: dict[int, Callable] = {}
+    compile_seconds = 0.0
+    call_rates: list[float] = []
+    step = int(state.step)
+    bar = tqdm(total=steps, initial=min(step, steps), desc=families.name_of(family), unit="step",
+               disable=not progress, dynamic_ncols=True)
+    while step < steps:
+        length = min(steps_per_call - step % steps_per_call, steps - step)
+        if length not in compiled:
+            t0 = time.perf_counter()
+            fn = fused_steps(family.train_step, state.config.batch_size, length)
+            compiled[length] = fn.lower(state, data, train_key).compile()
+            compile_seconds += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        state, stacked = compiled[length](state, data, train_key)
+        stacked = jax.device_get(stacked)
+        elapsed = time.perf_counter() - t0
+        call_rates.append(length / elapsed)
+        losses = np.asarray(stacked["loss"])
+        if not np.isfinite(losses).all():
+            bad = int(np.argmin(np.isfinite(losses)))
+            bar.close()
+            raise TrainingDiverged(step + bad + 1, float(losses[bad]))
+        step += length
+        record = {"step": step, **{k: float(np.mean(v)) for k, v in stacked.items()},
+                  "steps_per_sec": length / elapsed, "time_s": time.perf_counter() - start_time}
+        if eval_every and step % eval_every == 0:
+            record.update({f"eval_{k}": v for k, v in family.evaluate(state, dataset, full=False).items()})
+        history.append(record)
+        if workdir is not None:
+            rundir.append_metrics(workdir, record)
+            if checkpoint_every and step % checkpoint_every == 0:
+                checkpointer.save(state)
+        bar.update(length)
+        bar.set_postfix(loss=f"{record['loss']:.4g}", steps_s=f"{record['steps_per_sec']:.0f}")
+    bar.close()
+    if checkpointer is not None:
+        checkpointer.save(state)
+    return FitResult(
+        state=state,
+        history=history,
+        compile_seconds=compile_seconds,
+        train_seconds=time.perf_counter() - start_time,
+        steps_per_second=float(np.median(call_rates)) if call_rates else 0.0,
+    )

@@ -1,0 +1,65 @@
+"""Figures written into a run directory (matplotlib, Agg backend, PNG)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _show_image(ax, image: np.ndarray) -> None:
+    """One ``[H, W, C]`` image in [0, 1] on ``ax``, without axes."""
+    if image.shape[-1] == 1:
+        ax.imshow(image[..., 0], cmap="gray_r", vmin=0.0, vmax=1.0)
+    else:
+        ax.imshow(np.clip(image, 0.0, 1.0))
+    ax.set_axis_off()
+
+
+def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path) -> Path:
+    """Originals over reconstructions: a two-row image grid, or a 2-D scatter with arrows for vectors."""
+    if originals.ndim == 4:
+        n = len(originals)
+        fig, axes = plt.subplots(2, n, figsize=(0.8 * n, 1.9), squeeze=False)
+        for i in range(n):
+            _show_image(axes[0, i], originals[i])
+            _show_image(axes[1, i], recon[i])
+        axes[0, 0].set_title("test originals (top) / reconstructions (bottom)", loc="left", fontsize=8)
+    else:
+        fig, ax = plt.subplots(figsize=(4, 4))
+        ax.scatter(originals[:, 0], originals[:, 1], s=8, label="original")
+        ax.scatter(recon[:, 0], recon[:, 1], s=8, label="reconstruction")
+        ax.legend(fontsize=7)
+        ax.set_title("first two coordinates", fontsize=8)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def loss_curves(history: Sequence[dict], path: Path, title: str = "") -> Path:
+    """Training loss terms against step (log scale when positive), then one panel per ``eval_*`` measure."""
+    steps = np.array([record["step"] for record in history])
+    train_keys = [k for k in history[0] if k == "loss" or k.endswith("_loss")]
+    eval_keys = sorted({k for record in history for k in record if k.startswith("eval_")})
+    fig, axes = plt.subplots(1, 1 + len(eval_keys), figsize=(4.5 * (1 + len(eval_keys)), 3.2), squeeze=False)
+    train_ax = axes[0, 0]
+    for key in train_keys:
+        train_ax.plot(steps, np.array([record[key] for record in history], dtype=float), label=key)
+    if all(record[k] > 0 for record in history for k in train_keys):
+        train_ax.set_yscale("log")
+    train_ax.set_title(f"{title} training loss (mean per logged call)".strip(), fontsize=9)
+    train_ax.legend(fontsize=7)
+    for ax, key in zip(axes[0, 1:], eval_keys):
+        points = [(record["step"], record[key]) for record in history if key in record]
+        ax.plot(*zip(*points), marker="o")
+        ax.set_title(f"held-out {key.removeprefix('eval_')}", fontsize=9)
+    for ax in axes[0]:
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

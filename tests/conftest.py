@@ -1,0 +1,31 @@
+"""Test settings: 8 forced CPU devices (set before JAX starts), strict JAX, deterministic hypothesis."""
+import os
+
+_FLAG = "--xla_force_host_platform_device_count=8"
+if _FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FLAG}".strip()
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+settings.register_profile(
+    "genjax", deadline=None, max_examples=25, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("genjax")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from genjax import data
+
+    return data.load("digits")
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """A small autoencoder config shared by the tests, so its compiled step is reused."""
+    from genjax import autoencoder
+
+    return autoencoder.Config(hidden_dims=(32,), latent_dim=4, batch_size=32)

@@ -1,0 +1,116 @@
+"""The shared loop: files, exact resume, the divergence guard, run-directory safety, load_run."""
+import json
+import shutil
+import types
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import genjax
+from genjax import autoencoder as ae
+from genjax import rundir
+from genjax.errors import ConfigError, RunError, TrainingDiverged
+
+FAST = dict(steps_per_call=100, eval_every=200, checkpoint_every=100, progress=False)
+
+
+def test_loss_falls_and_run_files_are_written(digits, tiny_config, tmp_path):
+    result = genjax.fit(ae, tiny_config, digits, steps=400, workdir=tmp_path, **FAST)
+    losses = [r["loss"] for r in result.history]
+    assert [r["step"] for r in result.history] == [100, 200, 300, 400]
+    assert losses[-1] < 0.6 * losses[0]
+    assert "eval_test_mse" in result.history[1] and "eval_test_mse" not in result.history[0]
+    assert result.compile_seconds > 0 and result.steps_per_second > 0 and int(result.state.step) == 400
+    description = json.loads((tmp_path / "config.json").read_text())
+    assert description["model"] == "autoencoder" and description["data_shape"] == [8, 8, 1]
+    assert len(rundir.read_metrics(tmp_path)) == 4
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [200, 300, 400]  # keep=3
+
+
+def test_load_run_round_trip(digits, tiny_config, tmp_path):
+    result = genjax.fit(ae, tiny_config, digits, steps=200, workdir=tmp_path, **FAST)
+    family, config, state = genjax.load_run(tmp_path)
+    assert family is ae and config == tiny_config
+    chex.assert_trees_all_equal(jax.tree.map(np.asarray, state), jax.tree.map(np.asarray, result.state))
+    x = jnp.asarray(digits.x_test[:4])
+    chex.assert_trees_all_equal(ae.reconstruct(state, x), ae.reconstruct(result.state, x))
+    _, _, earlier = genjax.load_run(tmp_path, step=100)
+    assert int(earlier.step) == 100
+
+
+def test_resumed_run_equals_uninterrupted_run_bitwise(digits, tiny_config, tmp_path):
+    straight = genjax.fit(ae, tiny_config, digits, steps=400, workdir=tmp_path / "a", **FAST)
+    genjax.fit(ae, tiny_config, digits, steps=300, workdir=tmp_path / "b", **FAST)
+    shutil.rmtree(tmp_path / "b" / "checkpoints" / "300")  # as if killed before the step-300 save
+    resumed = genjax.fit(ae, tiny_config, digits, steps=400, workdir=tmp_path / "b", resume=True, **FAST)
+    chex.assert_trees_all_equal(jax.tree.map(np.asarray, resumed.state), jax.tree.map(np.asarray, straight.state))
+    steps_b = [r["step"] for r in rundir.read_metrics(tmp_path / "b")]
+    assert steps_b == [100, 200, 300, 400]  # the record for step 300 was dropped and written again
+    loss_a = [r["loss"] for r in rundir.read_metrics(tmp_path / "a")]
+    assert loss_a == [r["loss"] for r in rundir.read_metrics(tmp_path / "b")]
+
+
+def exploding_family(at_step: int) -> types.ModuleType:
+    """The autoencoder, but its loss reads NaN from step ``at_step`` on."""
+    family = types.ModuleType("tests.exploding")
+    family.Config, family.init, family.evaluate = ae.Config, ae.init, ae.evaluate
+
+    @jax.jit
+    def train_step(state, batch, key):
+        state, metrics = ae.train_step(state, batch, key)
+        return state, {**metrics, "loss": jnp.where(state.step >= at_step, jnp.nan, metrics["loss"])}
+
+    family.train_step = train_step
+    return family
+
+
+def test_divergence_names_the_step_and_keeps_good_checkpoints(digits, tiny_config, tmp_path):
+    with pytest.raises(TrainingDiverged) as info:
+        genjax.fit(exploding_family(250), tiny_config, digits, steps=500, workdir=tmp_path, **FAST)
+    assert info.value.step == 250 and np.isnan(info.value.loss)
+    assert "step 250" in str(info.value)
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [100, 200]
+    assert [r["step"] for r in rundir.read_metrics(tmp_path)] == [100, 200]
+
+
+def test_existing_run_is_never_overwritten_silently(digits, tiny_config, tmp_path):
+    genjax.fit(ae, tiny_config, digits, steps=100, workdir=tmp_path, **FAST)
+    before = (tmp_path / "metrics.jsonl").read_text()
+    with pytest.raises(RunError, match="already holds a run; pass --resume .* or --overwrite"):
+        genjax.fit(ae, tiny_config, digits, steps=100, workdir=tmp_path, **FAST)
+    assert (tmp_path / "metrics.jsonl").read_text() == before
+    genjax.fit(ae, tiny_config, digits, steps=100, workdir=tmp_path, overwrite=True, seed=5, **FAST)
+    assert (tmp_path / "metrics.jsonl").read_text() != before
+
+
+def test_resume_with_another_config_is_refused(digits, tiny_config, tmp_path):
+    genjax.fit(ae, tiny_config, digits, steps=100, workdir=tmp_path, **FAST)
+    other = tiny_config.__class__(**{**tiny_config.__dict__, "latent_dim": 6})
+    with pytest.raises(RunError, match="differs .* in config.latent_dim"):
+        genjax.fit(ae, other, digits, steps=200, workdir=tmp_path, resume=True, **FAST)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"steps": 0}, "steps must be a positive integer"),
+    ({"steps": 100, "checkpoint_every": 150}, "multiple of steps_per_call=100"),
+    ({"steps": 100, "eval_every": -100}, "eval_every must be 0"),
+])
+def test_bad_loop_arguments(digits, tiny_config, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        genjax.fit(ae, tiny_config, digits, **{**FAST, **kwargs})
+
+
+def test_batch_larger_than_dataset_is_refused(digits):
+    with pytest.raises(ConfigError, match="batch_size 5000 is larger than the 1437 training examples"):
+        genjax.fit("autoencoder", ae.Config(batch_size=5000), digits, steps=10, progress=False, steps_per_call=10,
+                   eval_every=0, checkpoint_every=0)
+
+
+def test_unknown_model_and_missing_run(tmp_path):
+    with pytest.raises(ConfigError, match="unknown model 'gann'; valid choices: autoencoder"):
+        genjax.fit("gann", None, None, steps=1)
+    with pytest.raises(RunError, match="config.json is missing"):
+        genjax.load_run(tmp_path)

@@ -1,0 +1,72 @@
+"""experiments.train end to end, its exit codes, and the README's commands matching CI."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiments import train
+from experiments.cli import run_main
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--steps", "200", "--steps-per-call", "50", "--eval-every", "100", "--checkpoint-every", "100",
+        "--set", "hidden_dims=32", "--set", "latent_dim=4", "--no-progress"]
+
+
+def run(argv):
+    """The script's exit code, in this process (argparse's errors raise SystemExit)."""
+    try:
+        return run_main(lambda: train.main(argv), train.PROG)
+    except SystemExit as exc:
+        return exc.code
+
+
+def test_end_to_end_in_a_fresh_process(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "experiments.train", "--model", "autoencoder", "--dataset", "digits",
+                           "--workdir", str(tmp_path / "run"), *TINY], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.json", "metrics.jsonl", "eval.json", "reconstructions.png", "loss_curve.png",
+            "checkpoints"} <= files
+    report = json.loads((tmp_path / "run" / "eval.json").read_text())
+    for key in ("test_mse", "test_psnr", "probe_accuracy", "pca_test_mse", "pca_probe_accuracy", "steps",
+                "train_seconds"):
+        assert key in report
+    assert report["steps"] == 200 and 0 < report["test_mse"] < 0.1
+    assert "test_mse" in proc.stdout
+
+
+def test_resume_extends_a_run(tmp_path, capsys):
+    assert run(["--workdir", str(tmp_path), *TINY]) == 0
+    assert run(["--workdir", str(tmp_path), "--resume", *TINY[2:], "--steps", "300"]) == 0
+    assert json.loads((tmp_path / "eval.json").read_text())["steps"] == 300
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--model", "gann"], "invalid choice: 'gann' (choose from"),
+    (["--set", "latnet_dim=3"], "unknown config field 'latnet_dim'; valid fields:"),
+    (["--set", "latent_dim=0"], "latent_dim must be > 0"),
+    (["--set", "latent_dim"], "--set expects field=value"),
+    (["--set", "loss=huber"], "unknown loss 'huber'; valid choices: mse, bce"),
+    (["--steps", "0"], "must be positive"),
+    (["--steps", "ten"], "invalid int value: 'ten'"),
+    (["--dataset", "/no/such.npz"], "no data set named '/no/such.npz'"),
+    (["--set", "batch_size=100000"], "larger than the 1437 training examples"),
+    (["--resume"], "holds no run"),
+    (["--resume", "--overwrite"], "exclude each other"),
+])
+def test_bad_usage_exits_2_with_one_line(tmp_path, capsys, argv, message):
+    code = run(["--workdir", str(tmp_path / "w"), "--no-progress", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "w" / "checkpoints").exists()
+
+
+def test_readme_commands_are_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
+    test_command = next(b for b in blocks if "pytest" in b).strip()
+    assert test_command in ci.splitlines()
