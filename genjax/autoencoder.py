@@ -82,24 +82,9 @@ def _optimizer(cfg: Config) -> optax.GradientTransformation:
     return optim.adam(cfg.learning_rate, cfg.schedule, cfg.decay_steps, cfg.warmup_steps, weight_decay=cfg.weight_decay)
 
 
-def check_batch(cfg_architecture: str, batch: dict, data_shape: tuple[int, ...] | None = None) -> tuple[int, ...]:
-    """Validate a batch dict against the architecture (and a state's data shape); return one example's shape."""
-    if not isinstance(batch, dict) or "x" not in batch:
-        raise ConfigError("a batch is a dict with key 'x' (and optionally 'y')")
-    x = batch["x"]
-    shape = tuple(x.shape[1:])
-    if x.ndim not in (2, 4):
-        raise ConfigError(f"batch['x'] has shape {x.shape}; expected [N, D] vectors or [N, H, W, C] images")
-    if cfg_architecture == "conv" and x.ndim != 4:
-        raise ConfigError(f"architecture 'conv' needs images [N, H, W, C]; got shape {x.shape} (use 'mlp')")
-    if data_shape is not None and shape != data_shape:
-        raise ConfigError(f"batch examples have shape {shape}, but the state was built for {data_shape}")
-    return shape
-
-
 def init(key: jax.Array, cfg: Config, batch: dict) -> State:
     """A fresh state; parameter shapes come from the example ``batch['x']`` ``[N, *data_shape]``."""
-    data_shape = check_batch(cfg.architecture, batch)
+    data_shape = nets.check_batch(cfg.architecture, batch)
     x = np.asarray(batch["x"])
     if cfg.output == "sigmoid" and (x.min() < 0 or x.max() > 1):
         raise ConfigError(
@@ -137,7 +122,7 @@ def train_step(state: State, batch: dict, key: jax.Array) -> tuple[State, dict]:
     Pure; compiles once per batch shape. Does not donate ``state``: ``genjax.fit`` does.
     """
     cfg = state.config
-    check_batch(cfg.architecture, batch, state.data_shape)
+    nets.check_batch(cfg.architecture, batch, state.data_shape)
     encoder, decoder = _networks(cfg, state.data_shape)
     x = batch["x"]
     x_in = corrupt(x, cfg.noise, cfg.noise_level, key)

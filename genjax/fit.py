@@ -110,8 +110,9 @@ def fit(
         description = rundir.describe(family, config, dataset.name, dataset.data_shape, seed)
         rundir.prepare(workdir, description, resume, overwrite)
         checkpointer = Checkpointer(workdir / rundir.CHECKPOINTS, keep)
-        if resume and checkpointer.latest_step() is not None:
-            state = checkpointer.restore(state)
+        if resume:  # records past the restored step (or all, if nothing was saved yet) are dropped
+            if checkpointer.latest_step() is not None:
+                state = checkpointer.restore(state)
             history = rundir.read_metrics(workdir, int(state.step))
             rundir.write_metrics(workdir, history)
     try:

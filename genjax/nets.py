@@ -14,6 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genjax.errors import ConfigError
+
 ARCHITECTURES = ("mlp", "conv")
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": nn.relu,
@@ -93,3 +95,18 @@ class Decoder(nn.Module):
             return h[:, :height, :width, :]
         h = MLP(tuple(reversed(self.hidden_dims)), self.activation)(z)
         return nn.Dense(math.prod(self.data_shape))(h).reshape(n, *self.data_shape)
+
+
+def check_batch(architecture: str, batch: dict, data_shape: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """Validate a batch dict for ``architecture`` (and a state's ``data_shape``); return one example's shape."""
+    if not isinstance(batch, dict) or "x" not in batch:
+        raise ConfigError("a batch is a dict with key 'x' (and optionally 'y')")
+    x = batch["x"]
+    shape = tuple(x.shape[1:])
+    if x.ndim not in (2, 4):
+        raise ConfigError(f"batch['x'] has shape {x.shape}; expected [N, D] vectors or [N, H, W, C] images")
+    if architecture == "conv" and x.ndim != 4:
+        raise ConfigError(f"architecture 'conv' needs images [N, H, W, C]; got shape {x.shape} (use 'mlp')")
+    if data_shape is not None and shape != data_shape:
+        raise ConfigError(f"batch examples have shape {shape}, but the state was built for {data_shape}")
+    return shape

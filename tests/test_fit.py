@@ -53,6 +53,13 @@ def test_resumed_run_equals_uninterrupted_run_bitwise(digits, tiny_config, tmp_p
     assert loss_a == [r["loss"] for r in rundir.read_metrics(tmp_path / "b")]
 
 
+def test_resume_before_the_first_checkpoint_starts_over_cleanly(digits, tiny_config, tmp_path):
+    genjax.fit(ae, tiny_config, digits, steps=200, workdir=tmp_path, **FAST)
+    shutil.rmtree(tmp_path / "checkpoints")  # as if killed before anything was saved
+    result = genjax.fit(ae, tiny_config, digits, steps=100, workdir=tmp_path, resume=True, **FAST)
+    assert int(result.state.step) == 100 and [r["step"] for r in rundir.read_metrics(tmp_path)] == [100]
+
+
 def exploding_family(at_step: int) -> types.ModuleType:
     """The autoencoder, but its loss reads NaN from step ``at_step`` on."""
     family = types.ModuleType("tests.exploding")

@@ -9,6 +9,7 @@ import pytest
 
 from experiments import train
 from experiments.cli import run_main
+from genjax.errors import TrainingDiverged
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "200", "--steps-per-call", "50", "--eval-every", "100", "--checkpoint-every", "100",
@@ -62,6 +63,15 @@ def test_bad_usage_exits_2_with_one_line(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "w" / "checkpoints").exists()
+
+
+def test_divergence_exits_3_with_one_line(capsys):
+    def diverge():
+        raise TrainingDiverged(1234, float("nan"))
+
+    assert run_main(diverge, train.PROG) == 3
+    err = capsys.readouterr().err
+    assert "loss is nan at step 1234" in err and "last good checkpoint is kept" in err and err.count("\n") == 1
 
 
 def test_readme_commands_are_what_ci_runs():
