@@ -25,7 +25,7 @@ def parser() -> Parser:
     p.add_argument("--model", choices=families.NAMES, default="autoencoder")
     p.add_argument("--dataset", default="digits", help=f"{', '.join(data.NAMES)}, or a path to .npz/.npy/images/IDX")
     p.add_argument("--workdir", type=Path, help="run directory (default runs/<model>-<dataset>)")
-    p.add_argument("--steps", type=int, default=5000, help="total training steps (default 5000)")
+    p.add_argument("--steps", type=int, help="total training steps (default: the family's DEFAULT_STEPS)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                    help="change a config field, e.g. --set latent_dim=2 --set hidden_dims=512,256 (repeatable)")
@@ -52,10 +52,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite exclude each other; pass one")
+    family = families.get(args.model)
+    args.steps = family.DEFAULT_STEPS if args.steps is None else args.steps
     if args.steps <= 0 or args.steps_per_call <= 0 or args.keep <= 0:
         raise ConfigError("--steps, --steps-per-call and --keep must be positive integers")
     args.workdir = args.workdir or Path("runs") / f"{args.model}-{Path(args.dataset).stem}"
-    family = families.get(args.model)
     config = build_config(family, args)
     dataset = data.load(args.dataset)
     result = fit(family, config, dataset, steps=args.steps, seed=args.seed, workdir=args.workdir,

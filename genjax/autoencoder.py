@@ -22,7 +22,7 @@ from genjax.errors import ConfigError
 from genjax.state import State
 
 NOISES = ("none", "gaussian", "masking")
-OUTPUTS = ("sigmoid", "linear")
+DEFAULT_STEPS = 5000  # what experiments.train runs unless told otherwise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,34 +35,35 @@ class Config:
     conv_channels: tuple[int, ...] = (32, 64)  # conv encoder channels (stride 2 each); decoder mirrors
     activation: str = "relu"
     loss: str = "mse"  # "mse" on sigmoid outputs, or "bce" on logits (per pixel, nats)
-    output: str = "sigmoid"  # "sigmoid" for data in [0, 1], "linear" for unbounded vectors (loss mse)
+    output: str = "auto"  # "auto" (sigmoid for images, linear for vectors), "sigmoid" or "linear"
     noise: str = "gaussian"  # input corruption: "none", "gaussian" (std noise_level), "masking" (drop prob)
     noise_level: float = 0.1
     sparsity_weight: float = 0.0  # weight of the L1 penalty on the code (sparse autoencoder when > 0)
     batch_size: int = 128
     learning_rate: float = 1e-3  # Adam peak learning rate
     schedule: str = "constant"  # "constant", "cosine", "warmup_cosine"
-    decay_steps: int = 10_000  # length of the cosine schedules
+    decay_steps: int = 0  # length of the cosine schedules; 0: the run's length (set by genjax.fit)
     warmup_steps: int = 0
     weight_decay: float = 0.0  # AdamW decoupled weight decay when > 0
 
     def __post_init__(self):
         cfg_lib.require_types(self)
-        cfg_lib.require_positive(self, "latent_dim", "batch_size", "learning_rate", "decay_steps")
-        cfg_lib.require_nonnegative(self, "noise_level", "sparsity_weight", "warmup_steps", "weight_decay")
+        cfg_lib.require_positive(self, "latent_dim", "batch_size", "learning_rate")
+        cfg_lib.require_nonnegative(self, "noise_level", "sparsity_weight", "warmup_steps", "weight_decay",
+                                   "decay_steps")
         cfg_lib.require_choice(self, "architecture", nets.ARCHITECTURES)
         cfg_lib.require_choice(self, "activation", nets.ACTIVATIONS)
         cfg_lib.require_choice(self, "loss", losses.RECONSTRUCTION_LOSSES)
-        cfg_lib.require_choice(self, "output", OUTPUTS)
+        cfg_lib.require_choice(self, "output", losses.OUTPUTS)
         cfg_lib.require_choice(self, "noise", NOISES)
         cfg_lib.require_choice(self, "schedule", optim.SCHEDULES)
         cfg_lib.require_widths(self, "hidden_dims")
         cfg_lib.require_widths(self, "conv_channels")
-        if self.loss == "bce" and self.output != "sigmoid":
-            raise ConfigError("loss 'bce' needs output 'sigmoid' (data in [0, 1]); use loss 'mse' with output 'linear'")
+        if self.loss == "bce" and self.output == "linear":
+            raise ConfigError("loss 'bce' needs sigmoid outputs (data in [0, 1]); use loss 'mse' with output 'linear'")
         if self.noise == "masking" and self.noise_level >= 1:
             raise ConfigError(f"masking noise_level is a drop probability in [0, 1), got {self.noise_level}")
-        if self.schedule == "warmup_cosine" and self.warmup_steps >= self.decay_steps:
+        if self.schedule == "warmup_cosine" and 0 < self.decay_steps <= self.warmup_steps:
             raise ConfigError(f"warmup_steps ({self.warmup_steps}) must be below decay_steps ({self.decay_steps})")
 
 
@@ -82,15 +83,18 @@ def _optimizer(cfg: Config) -> optax.GradientTransformation:
     return optim.adam(cfg.learning_rate, cfg.schedule, cfg.decay_steps, cfg.warmup_steps, weight_decay=cfg.weight_decay)
 
 
+def batch_rows(cfg: Config) -> int:
+    """Examples per ``train_step`` batch."""
+    return cfg.batch_size
+
+
 def init(key: jax.Array, cfg: Config, batch: dict) -> State:
     """A fresh state; parameter shapes come from the example ``batch['x']`` ``[N, *data_shape]``."""
     data_shape = nets.check_batch(cfg.architecture, batch)
     x = np.asarray(batch["x"])
-    if cfg.output == "sigmoid" and (x.min() < 0 or x.max() > 1):
-        raise ConfigError(
-            f"data lie in [{x.min():.3g}, {x.max():.3g}], outside the [0, 1] of output 'sigmoid'; "
-            "use --set output=linear (with loss mse)"
-        )
+    losses.check_output_range(cfg.output, data_shape, x)
+    if cfg.loss == "bce" and losses.output_activation(cfg.output, data_shape) != "sigmoid":
+        raise ConfigError("loss 'bce' needs data in [0, 1] and sigmoid outputs; vectors train with loss 'mse'")
     encoder, decoder = _networks(cfg, data_shape)
     k_enc, k_dec = jax.random.split(key)
     x = jnp.asarray(x[:1])
@@ -129,7 +133,8 @@ def train_step(state: State, batch: dict, key: jax.Array) -> tuple[State, dict]:
 
     def loss_fn(params):
         code = encoder.apply(params["encoder"], x_in)
-        recon = losses.reconstruction(cfg.loss, decoder.apply(params["decoder"], code), x, cfg.output)
+        recon = losses.reconstruction(cfg.loss, decoder.apply(params["decoder"], code), x,
+                                      losses.output_activation(cfg.output, state.data_shape))
         code_l1 = losses.l1(code)
         return recon + cfg.sparsity_weight * code_l1, {"recon_loss": recon, "code_l1": code_l1}
 
@@ -150,7 +155,8 @@ def encode(state: State, x: jax.Array) -> jax.Array:
 def decode(state: State, code: jax.Array) -> jax.Array:
     """Examples ``[N, *data_shape]`` in data space from codes ``[N, latent_dim]``."""
     _, decoder = _networks(state.config, state.data_shape)
-    return losses.activate(decoder.apply(state.params["decoder"], code), state.config.output)
+    activation = losses.output_activation(state.config.output, state.data_shape)
+    return losses.activate(decoder.apply(state.params["decoder"], code), activation)
 
 
 @jax.jit

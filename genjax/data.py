@@ -2,7 +2,8 @@
 
 ``load(name_or_path)`` returns a :class:`Dataset`. Names: ``digits`` (scikit-learn's 8x8 digits),
 ``ring`` and ``grid`` (PacGAN's 2-D Gaussian mixtures). Paths: ``.npz`` (array ``x``, optional
-``y``), ``.npy`` (``x`` only), a folder of images (labels from sub-folder names, if any), or
+``y``, and for a Gaussian mixture optionally its centres ``modes`` ``[K, D]`` with their
+``mode_std``, which turns on mode-coverage evaluation), ``.npy`` (``x`` only), a folder of images (labels from sub-folder names, if any), or
 MNIST-style IDX files (an ``*-images-idx3-ubyte[.gz]`` file, or a folder holding the train and
 ``t10k`` pairs). User data without its own split gets a stratified held-out ``test_fraction``.
 Bad data raises :class:`genjax.errors.DataError` with one line, before anything compiles.
@@ -76,7 +77,9 @@ def load(name_or_path: str | os.PathLike, test_fraction: float = TEST_FRACTION) 
             return _idx_folder(path)
         x, y = _image_folder(path)
     elif path.suffix == ".npz":
-        x, y = _npz(path)
+        x, y, modes, mode_std = _npz(path)
+        x, y = _validated(str(path), x, y)
+        return dataclasses.replace(_split(path.stem, x, y, test_fraction), modes=modes, mode_std=mode_std)
     elif path.suffix == ".npy":
         x, y = _array_file(path, np.load, allow_pickle=False), None
     elif "idx3-ubyte" in path.name:
@@ -136,18 +139,25 @@ def _array_file(path: Path, reader, **kwargs):
         raise DataError(f"cannot read {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
 
 
-def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, float | None]:
+    """Arrays ``x``, optional ``y``, and optional mixture ``modes`` ``[K, D]`` with ``mode_std`` (scalar)."""
     archive = _array_file(path, np.load, allow_pickle=False)
     try:
         names = list(archive.files)
         if "x" not in names:
             raise DataError(f"{path} holds arrays {names}; it needs an array named 'x' (and optionally 'y')")
-        return _array_file(path, lambda _: archive["x"]), (
-            _array_file(path, lambda _: archive["y"]) if "y" in names else None
-        )
+        arrays = {name: _array_file(path, lambda _: archive[name]) for name in names}
     finally:
         archive.close()
-
+    modes, mode_std = arrays.get("modes"), arrays.get("mode_std")
+    if (modes is None) != (mode_std is None):
+        raise DataError(f"{path}: 'modes' and 'mode_std' come together (mixture centres [K, D] and their std)")
+    if modes is not None:
+        x = arrays["x"]
+        if modes.ndim != 2 or x.ndim != 2 or modes.shape[1] != x.shape[1] or np.size(mode_std) != 1:
+            raise DataError(f"{path}: modes must be [K, {x.shape[-1]}] beside vectors x, and mode_std one number")
+        modes, mode_std = modes.astype(np.float32), float(mode_std)
+    return arrays["x"], arrays.get("y"), modes, mode_std
 
 def _image_folder(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Images directly in ``path`` (no labels) or in one sub-folder per class (labels by sorted name)."""

@@ -6,7 +6,7 @@ from types import ModuleType
 
 from genjax.errors import ConfigError
 
-NAMES = ("autoencoder",)
+NAMES = ("autoencoder", "gan")
 
 
 def get(name: str) -> ModuleType:

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from genjax import families, rundir
+from genjax import families, optim, rundir
 from genjax.checkpoint import Checkpointer
 from genjax.data import Dataset
 from genjax.errors import ConfigError, TrainingDiverged
@@ -37,11 +37,11 @@ class FitResult:
     steps_per_second: float  # median over the calls of this session (compilation excluded)
 
 
-def fused_steps(train_step: Callable, batch_size: int, length: int) -> Callable:
+def fused_steps(train_step: Callable, batch_rows: int, length: int) -> Callable:
     """``(state, data, key) -> (state, metrics [length])``: ``length`` train steps under one ``lax.scan``.
 
     ``data`` is a dict of device arrays with a shared leading axis (the training split); each step
-    draws ``batch_size`` uniform indices and its own step key from ``fold_in(key, state.step)``.
+    draws ``batch_rows`` uniform indices and its own step key from ``fold_in(key, state.step)``.
     """
 
     def run(state: State, data: dict, key: jax.Array) -> tuple[State, dict]:
@@ -49,7 +49,7 @@ def fused_steps(train_step: Callable, batch_size: int, length: int) -> Callable:
 
         def body(state, _):
             k_batch, k_step = jax.random.split(jax.random.fold_in(key, state.step))
-            index = jax.random.randint(k_batch, (batch_size,), 0, n)
+            index = jax.random.randint(k_batch, (batch_rows,), 0, n)
             return train_step(state, {name: jnp.take(a, index, axis=0) for name, a in data.items()}, k_step)
 
         return jax.lax.scan(body, state, length=length)
@@ -57,17 +57,16 @@ def fused_steps(train_step: Callable, batch_size: int, length: int) -> Callable:
     return jax.jit(run, donate_argnums=0)
 
 
-def _validate(config: Any, dataset: Dataset, steps: int, steps_per_call: int, eval_every: int, checkpoint_every: int):
+def _validate(rows: int, dataset: Dataset, steps: int, steps_per_call: int, eval_every: int, checkpoint_every: int):
     for name, value in (("steps", steps), ("steps_per_call", steps_per_call)):
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
         if not isinstance(value, int) or value < 0 or value % steps_per_call:
             raise ConfigError(f"{name} must be 0 (off) or a multiple of steps_per_call={steps_per_call}, got {value!r}")
-    if config.batch_size > len(dataset.x_train):
-        raise ConfigError(
-            f"batch_size {config.batch_size} is larger than the {len(dataset.x_train)} training examples of {dataset.name}"
-        )
+    if rows > len(dataset.x_train):
+        raise ConfigError(f"a batch of {rows} examples (batch_size, times n_critic for a GAN) is larger than the "
+                          f"{len(dataset.x_train)} training examples of {dataset.name}")
 
 
 def fit(
@@ -92,16 +91,18 @@ def fit(
     checkpoints every ``checkpoint_every`` steps and at the end; ``resume`` continues from the newest
     checkpoint (records past it are dropped); an existing run is refused unless ``resume`` or
     ``overwrite``. Every ``eval_every`` steps, ``family.evaluate(state, dataset, full=False)`` is
-    logged with an ``eval_`` prefix. A non-finite loss raises :class:`TrainingDiverged` naming the
+    logged with an ``eval_`` prefix. A config whose ``decay_steps`` is 0 gets ``decay_steps=steps``
+    (the cosine schedules span the run; ``config.json`` records the value). A non-finite loss raises :class:`TrainingDiverged` naming the
     step; the checkpoints already saved are left as they were.
     """
     family = families.get(family) if isinstance(family, str) else family
-    _validate(config, dataset, steps, steps_per_call, eval_every, checkpoint_every)
+    config = optim.resolve_decay_steps(config, steps)
+    _validate(family.batch_rows(config), dataset, steps, steps_per_call, eval_every, checkpoint_every)
     data = {"x": jax.device_put(dataset.x_train)}
     if dataset.y_train is not None:
         data["y"] = jax.device_put(dataset.y_train)
     init_key, train_key = jax.random.split(jax.random.key(seed))
-    state = family.init(init_key, config, {name: a[: config.batch_size] for name, a in data.items()})
+    state = family.init(init_key, config, {name: a[: family.batch_rows(config)] for name, a in data.items()})
 
     history: list[dict] = []
     checkpointer = None
@@ -136,7 +137,7 @@ def _loop(family, state, data, dataset, train_key, history, checkpointer, workdi
         length = min(steps_per_call - step % steps_per_call, steps - step)
         if length not in compiled:
             t0 = time.perf_counter()
-            fn = fused_steps(family.train_step, state.config.batch_size, length)
+            fn = fused_steps(family.train_step, family.batch_rows(state.config), length)
             compiled[length] = fn.lower(state, data, train_key).compile()
             compile_seconds += time.perf_counter() - t0
         t0 = time.perf_counter()

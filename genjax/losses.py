@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+
+from genjax.errors import ConfigError
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
 
@@ -22,18 +25,112 @@ def bce_with_logits(logits: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, target))
 
 
-def reconstruction(loss: str, outputs: jax.Array, target: jax.Array, output_activation: str) -> jax.Array:
+OUTPUTS = ("auto", "sigmoid", "linear")
+
+
+def output_activation(output: str, data_shape: tuple[int, ...]) -> str:
+    """Resolve ``auto``: ``sigmoid`` for images ``[H, W, C]`` (in [0, 1]), ``linear`` for vectors ``[D]``."""
+    if output == "auto":
+        return "sigmoid" if len(data_shape) == 3 else "linear"
+    return output
+
+
+def check_output_range(output: str, data_shape: tuple[int, ...], x: np.ndarray) -> None:
+    """Raise ConfigError when sigmoid outputs cannot reach data outside [0, 1]."""
+    if output_activation(output, data_shape) == "sigmoid" and (x.min() < 0 or x.max() > 1):
+        raise ConfigError(
+            f"data lie in [{x.min():.3g}, {x.max():.3g}], outside the [0, 1] of sigmoid outputs; "
+            "use --set output=linear"
+        )
+
+
+def reconstruction(loss: str, outputs: jax.Array, target: jax.Array, activation: str) -> jax.Array:
     """``mse`` between the activated outputs and the target, or ``bce`` on the logits (sigmoid outputs only)."""
     if loss == "bce":
         return bce_with_logits(outputs, target)
-    return mse(activate(outputs, output_activation), target)
+    return mse(activate(outputs, activation), target)
 
 
-def activate(outputs: jax.Array, output_activation: str) -> jax.Array:
-    """Decoder outputs to data space: ``sigmoid`` for data in [0, 1], ``linear`` otherwise."""
-    return jax.nn.sigmoid(outputs) if output_activation == "sigmoid" else outputs
+def activate(outputs: jax.Array, activation: str) -> jax.Array:
+    """Network outputs to data space: ``sigmoid`` for data in [0, 1], ``linear`` (identity) otherwise."""
+    return jax.nn.sigmoid(outputs) if activation == "sigmoid" else outputs
 
 
 def l1(code: jax.Array) -> jax.Array:
     """Mean absolute value per element: the sparsity penalty on a code ``[N, latent_dim]``."""
     return jnp.mean(jnp.abs(code))
+
+
+# ---------------------------------------------------------------- adversarial losses
+# ``d_real`` and ``d_fake`` are discriminator outputs ``[N, 1]``: logits for minimax and
+# non_saturating (D = sigmoid(logit)), raw critic scores for wgan_gp, hinge and least_squares.
+
+
+def minimax_d(d_real: jax.Array, d_fake: jax.Array) -> jax.Array:
+    """Original GAN discriminator: -E[log D(x)] - E[log(1 - D(G(z)))] = E[softplus(-l_real)] + E[softplus(l_fake)]."""
+    return jnp.mean(jax.nn.softplus(-d_real)) + jnp.mean(jax.nn.softplus(d_fake))
+
+
+def minimax_g(d_fake: jax.Array) -> jax.Array:
+    """Original (saturating) generator: minimise E[log(1 - D(G(z)))] = -E[softplus(l_fake)]."""
+    return -jnp.mean(jax.nn.softplus(d_fake))
+
+
+def non_saturating_g(d_fake: jax.Array) -> jax.Array:
+    """Non-saturating generator: minimise -E[log D(G(z))] = E[softplus(-l_fake)]. (Its discriminator is minimax_d.)"""
+    return jnp.mean(jax.nn.softplus(-d_fake))
+
+
+def wasserstein_d(d_real: jax.Array, d_fake: jax.Array) -> jax.Array:
+    """WGAN critic: E[C(G(z))] - E[C(x)] (add ``gradient_penalty`` for WGAN-GP)."""
+    return jnp.mean(d_fake) - jnp.mean(d_real)
+
+
+def wasserstein_g(d_fake: jax.Array) -> jax.Array:
+    """WGAN generator: -E[C(G(z))]."""
+    return -jnp.mean(d_fake)
+
+
+def hinge_d(d_real: jax.Array, d_fake: jax.Array) -> jax.Array:
+    """Hinge discriminator: E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]. (Its generator is wasserstein_g.)"""
+    return jnp.mean(jax.nn.relu(1.0 - d_real)) + jnp.mean(jax.nn.relu(1.0 + d_fake))
+
+
+def least_squares_d(d_real: jax.Array, d_fake: jax.Array) -> jax.Array:
+    """LSGAN discriminator: 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]."""
+    return 0.5 * jnp.mean(jnp.square(d_real - 1.0)) + 0.5 * jnp.mean(jnp.square(d_fake))
+
+
+def least_squares_g(d_fake: jax.Array) -> jax.Array:
+    """LSGAN generator: 1/2 E[(D(G(z)) - 1)^2]."""
+    return 0.5 * jnp.mean(jnp.square(d_fake - 1.0))
+
+
+GAN_LOSSES = {
+    "minimax": (minimax_d, minimax_g),
+    "non_saturating": (minimax_d, non_saturating_g),
+    "wgan_gp": (wasserstein_d, wasserstein_g),
+    "hinge": (hinge_d, wasserstein_g),
+    "least_squares": (least_squares_d, least_squares_g),
+}
+
+
+def _input_gradients(critic, x: jax.Array) -> jax.Array:
+    """d critic(x_i) / d x_i for every example, flattened to ``[N, prod(shape)]``."""
+    grads = jax.grad(lambda inputs: jnp.sum(critic(inputs)))(x)
+    return grads.reshape(grads.shape[0], -1)
+
+
+def gradient_penalty(critic, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:
+    """WGAN-GP: E[(||grad C(x_hat)||_2 - 1)^2] at x_hat = e x + (1 - e) G(z), e ~ U[0, 1] per example.
+
+    ``critic`` maps ``[N, *shape] -> [N, 1]`` and must treat examples independently (no BatchNorm).
+    """
+    eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+    norms = jnp.linalg.norm(_input_gradients(critic, eps * real + (1.0 - eps) * fake) + 1e-12, axis=-1)
+    return jnp.mean(jnp.square(norms - 1.0))
+
+
+def r1_penalty(critic, real: jax.Array) -> jax.Array:
+    """R1 (Mescheder et al. 2018): 1/2 E[||grad D(x)||_2^2] on real data (scaled by gamma in the step)."""
+    return 0.5 * jnp.mean(jnp.sum(jnp.square(_input_gradients(critic, real)), axis=-1))

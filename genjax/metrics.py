@@ -79,3 +79,80 @@ def reconstruction_report(
     report.update(pca_baseline(dataset, code_size))
     report["beats_pca"] = test_mse < report["pca_test_mse"]
     return report
+
+
+# ---------------------------------------------------------------- samples
+
+EVAL_SAMPLES = 2500  # samples drawn for every sample-quality evaluation (PacGAN's protocol)
+
+
+def mode_coverage(samples: np.ndarray, means: np.ndarray, std: float) -> dict[str, float]:
+    """PacGAN's measures for a mixture of isotropic Gaussians with centres ``means`` ``[K, D]``.
+
+    A sample ``[N, D]`` is high quality when it lies within 3 ``std`` of its nearest centre; a mode is
+    captured when it has at least one high-quality sample; ``reverse_kl`` is KL(p_gen || uniform) over
+    the histogram of the high-quality samples' nearest modes (modes with no sample contribute 0).
+    Returns ``modes`` (count), ``high_quality`` (fraction in [0, 1]) and ``reverse_kl`` (nats).
+    """
+    distances = np.linalg.norm(samples[:, None, :] - means[None, :, :], axis=-1)
+    nearest = distances.argmin(axis=1)
+    good = distances[np.arange(len(samples)), nearest] <= 3.0 * std
+    counts = np.bincount(nearest[good], minlength=len(means)).astype(float)
+    p = counts / max(counts.sum(), 1.0)
+    nonzero = p > 0
+    reverse_kl = float(np.sum(p[nonzero] * np.log(p[nonzero] * len(means)))) if good.any() else float("inf")
+    return {"modes": int((counts > 0).sum()), "high_quality": float(good.mean()), "reverse_kl": reverse_kl}
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to ``a`` and ``b`` ``[N, D]``:
+    ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
+    from scipy import linalg
+
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    root = linalg.sqrtm(cov_a @ cov_b)
+    root = root.real if np.iscomplexobj(root) else root
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2.0 * root))
+
+
+def _pixel_classifier(dataset: Dataset):
+    """Logistic regression on the raw training examples (its test accuracy returned beside it)."""
+    from sklearn.linear_model import LogisticRegression
+
+    flat = dataset.x_train.reshape(len(dataset.x_train), -1)
+    classifier = LogisticRegression(max_iter=1000).fit(flat, dataset.y_train)
+    return classifier, float(classifier.score(dataset.x_test.reshape(len(dataset.x_test), -1), dataset.y_test))
+
+
+def class_histogram(predicted: np.ndarray, num_classes: int) -> dict[str, float]:
+    """``classes_covered`` (classes predicted for at least 1% of samples) and ``class_kl`` = KL(p || uniform) in nats."""
+    p = np.bincount(predicted, minlength=num_classes) / len(predicted)
+    nonzero = p > 0
+    return {"classes_covered": int((p >= 0.01).sum()),
+            "class_kl": float(np.sum(p[nonzero] * np.log(p[nonzero] * num_classes)))}
+
+
+def sample_report(samples: np.ndarray, dataset: Dataset, full: bool = True) -> dict[str, float | None]:
+    """Sample-quality measures that fit the data set.
+
+    Always: ``data_frechet``, the Frechet distance between samples and the test split in data space
+    (flattened), beside ``data_frechet_floor``, the same between the train and the test split.
+    Mixtures with known modes: :func:`mode_coverage` (``modes``, ``high_quality``, ``reverse_kl``).
+    Labelled data, with ``full``: a logistic regression on raw training examples labels the samples
+    (``classifier_accuracy`` is its test accuracy) for :func:`class_histogram`.
+    """
+    flat = samples.reshape(len(samples), -1)
+    test = dataset.x_test.reshape(len(dataset.x_test), -1)
+    train = dataset.x_train.reshape(len(dataset.x_train), -1)[: max(len(test), len(flat))]
+    report: dict[str, float | None] = {
+        "data_frechet": frechet_distance(flat, test),
+        "data_frechet_floor": frechet_distance(train, test),
+    }
+    if dataset.modes is not None:
+        report.update(mode_coverage(flat, dataset.modes, dataset.mode_std))
+    elif full and dataset.y_train is not None:
+        classifier, accuracy = _pixel_classifier(dataset)
+        report.update(class_histogram(classifier.predict(flat), dataset.num_classes))
+        report["classifier_accuracy"] = accuracy
+    return report

@@ -26,24 +26,14 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 }
 
 
-class MLP(nn.Module):
-    """Dense layers of ``widths``, the activation after every layer."""
-
-    widths: Sequence[int]
-    activation: str = "relu"
-
-    @nn.compact
-    def __call__(self, h: jax.Array) -> jax.Array:
-        for width in self.widths:
-            h = ACTIVATIONS[self.activation](nn.Dense(width)(h))
-        return h
-
-
 class Encoder(nn.Module):
-    """``[N, *data_shape] -> [N, out_dim]``.
+    """``[N, *data_shape] -> [N, out_dim]``: an autoencoder's encoder, or a GAN's discriminator.
 
-    mlp: flatten, ``hidden_dims`` dense layers, linear output.
-    conv: one stride-2 3x3 convolution per entry of ``conv_channels``, flatten, linear output.
+    mlp: flatten, ``hidden_dims`` dense layers (maxout over ``maxout_pieces`` linear pieces when > 1),
+    linear output. conv: one stride-2 3x3 convolution per entry of ``conv_channels``, flatten, linear
+    output. ``spectral_norm`` wraps every layer in spectral normalisation (its power-iteration state
+    lives in the ``batch_stats`` collection; pass ``update_stats=True`` to advance it). With
+    ``num_classes`` > 0, labels ``y`` ``[N]`` add a projection term ``<embed(y), features>``.
     """
 
     out_dim: int
@@ -51,27 +41,44 @@ class Encoder(nn.Module):
     hidden_dims: Sequence[int] = (256, 128)
     conv_channels: Sequence[int] = (32, 64)
     activation: str = "relu"
+    spectral_norm: bool = False
+    maxout_pieces: int = 1
+    num_classes: int = 0
+
+    def _layer(self, layer: nn.Module, h: jax.Array, update_stats: bool) -> jax.Array:
+        return nn.SpectralNorm(layer)(h, update_stats=update_stats) if self.spectral_norm else layer(h)
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, y: jax.Array | None = None, update_stats: bool = False) -> jax.Array:
         act = ACTIVATIONS[self.activation]
         if self.architecture == "conv":
             h = x
             for channels in self.conv_channels:
-                h = act(nn.Conv(channels, (3, 3), strides=(2, 2), padding="SAME")(h))
+                h = act(self._layer(nn.Conv(channels, (3, 3), strides=(2, 2), padding="SAME"), h, update_stats))
             h = h.reshape(h.shape[0], -1)
         else:
-            h = MLP(tuple(self.hidden_dims), self.activation)(x.reshape(x.shape[0], -1))
-        return nn.Dense(self.out_dim)(h)
+            h = x.reshape(x.shape[0], -1)
+            for width in self.hidden_dims:
+                if self.maxout_pieces > 1:
+                    h = self._layer(nn.Dense(width * self.maxout_pieces), h, update_stats)
+                    h = h.reshape(*h.shape[:-1], width, self.maxout_pieces).max(axis=-1)
+                else:
+                    h = act(self._layer(nn.Dense(width), h, update_stats))
+        out = self._layer(nn.Dense(self.out_dim), h, update_stats)
+        if self.num_classes:
+            out = out + jnp.sum(nn.Embed(self.num_classes, h.shape[-1])(y) * h, axis=-1, keepdims=True)
+        return out
 
 
 class Decoder(nn.Module):
-    """``[N, in_dim] -> [N, *data_shape]`` pre-activation outputs.
+    """``[N, in_dim] -> [N, *data_shape]`` pre-activation outputs: an autoencoder's decoder, or a generator.
 
     mlp: ``hidden_dims`` in reverse order, linear output reshaped to ``data_shape``.
-    conv: dense to a ``ceil(H / 2^L) x ceil(W / 2^L)`` map of ``conv_channels[-1]`` channels, then
-    ``L = len(conv_channels)`` stride-2 transposed convolutions (the last one to ``C`` channels),
-    cropped to ``H x W``.
+    conv (DCGAN-style): dense to a ``ceil(H / 2^L) x ceil(W / 2^L)`` map of ``conv_channels[-1]``
+    channels, then ``L = len(conv_channels)`` stride-2 transposed convolutions (the last one to ``C``
+    channels), cropped to ``H x W``. ``batch_norm`` normalises every hidden layer (running statistics
+    in ``batch_stats``; ``train=True`` uses and updates batch statistics). With ``num_classes`` > 0, an
+    embedding of the labels ``y`` ``[N]`` is concatenated to the input.
     """
 
     data_shape: Sequence[int]
@@ -79,21 +86,33 @@ class Decoder(nn.Module):
     hidden_dims: Sequence[int] = (256, 128)
     conv_channels: Sequence[int] = (32, 64)
     activation: str = "relu"
+    batch_norm: bool = False
+    num_classes: int = 0
 
     @nn.compact
-    def __call__(self, z: jax.Array) -> jax.Array:
+    def __call__(self, z: jax.Array, y: jax.Array | None = None, train: bool = False) -> jax.Array:
         act = ACTIVATIONS[self.activation]
+
+        def hidden(h: jax.Array) -> jax.Array:
+            if self.batch_norm:
+                h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+            return act(h)
+
         n = z.shape[0]
+        if self.num_classes:
+            z = jnp.concatenate([z, nn.Embed(self.num_classes, z.shape[-1])(y)], axis=-1)
         if self.architecture == "conv":
             height, width, channels_out = self.data_shape
             levels = len(self.conv_channels)
             h0, w0 = math.ceil(height / 2**levels), math.ceil(width / 2**levels)
-            h = act(nn.Dense(h0 * w0 * self.conv_channels[-1])(z)).reshape(n, h0, w0, self.conv_channels[-1])
+            h = hidden(nn.Dense(h0 * w0 * self.conv_channels[-1])(z)).reshape(n, h0, w0, self.conv_channels[-1])
             for channels in reversed(self.conv_channels[:-1]):
-                h = act(nn.ConvTranspose(channels, (3, 3), strides=(2, 2), padding="SAME")(h))
+                h = hidden(nn.ConvTranspose(channels, (3, 3), strides=(2, 2), padding="SAME")(h))
             h = nn.ConvTranspose(channels_out, (3, 3), strides=(2, 2), padding="SAME")(h)
             return h[:, :height, :width, :]
-        h = MLP(tuple(reversed(self.hidden_dims)), self.activation)(z)
+        h = z
+        for width in reversed(self.hidden_dims):
+            h = hidden(nn.Dense(width)(h))
         return nn.Dense(math.prod(self.data_shape))(h).reshape(n, *self.data_shape)
 
 

@@ -1,7 +1,12 @@
 """Optax optimizers built from config fields shared by every family."""
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import optax
+
+from genjax.errors import ConfigError
 
 SCHEDULES = ("constant", "cosine", "warmup_cosine")
 
@@ -25,7 +30,18 @@ def adam(
     weight_decay: float = 0.0,
 ) -> optax.GradientTransformation:
     """Adam (AdamW when ``weight_decay`` > 0) with the given learning-rate schedule."""
+    if schedule != "constant" and decay_steps <= 0:
+        raise ConfigError(f"schedule {schedule!r} needs decay_steps > 0 (the run's length); genjax.fit sets it "
+                          "from steps when decay_steps is 0")
     lr = learning_rate_schedule(peak, schedule, decay_steps, warmup_steps)
     if weight_decay > 0:
         return optax.adamw(lr, b1=b1, b2=b2, weight_decay=weight_decay)
     return optax.adam(lr, b1=b1, b2=b2)
+
+
+def resolve_decay_steps(config: Any, steps: int) -> Any:
+    """``config`` with ``decay_steps`` 0 (meaning "the length of the run") replaced by ``steps``
+    when its schedule decays."""
+    if config.schedule != "constant" and config.decay_steps == 0:
+        return dataclasses.replace(config, decay_steps=steps)
+    return config

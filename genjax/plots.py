@@ -63,3 +63,35 @@ def loss_curves(history: Sequence[dict], path: Path, title: str = "") -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def image_grid(images: np.ndarray, path: Path, rows: int = 8, title: str = "") -> Path:
+    """Images ``[N, H, W, C]`` in [0, 1] on a ``rows x ceil(N / rows)`` grid (row-major)."""
+    cols = int(np.ceil(len(images) / rows))
+    fig, axes = plt.subplots(rows, cols, figsize=(0.7 * cols, 0.7 * rows + (0.3 if title else 0)), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for i, image in enumerate(images):
+        _show_image(axes[i // cols, i % cols], image)
+    if title:
+        fig.suptitle(title, fontsize=8)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def scatter(samples: np.ndarray, path: Path, reference: np.ndarray | None = None, modes: np.ndarray | None = None,
+            title: str = "") -> Path:
+    """2-D samples (first two coordinates) over reference data and mixture centres."""
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    if reference is not None:
+        ax.scatter(reference[:2500, 0], reference[:2500, 1], s=2, c="0.75", label="data")
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:blue", alpha=0.6, label="samples")
+    if modes is not None:
+        ax.scatter(modes[:, 0], modes[:, 1], s=40, marker="x", c="tab:red", label="modes")
+    ax.set_aspect("equal")
+    ax.legend(fontsize=7, loc="upper right", markerscale=3)
+    ax.set_title(title or f"{len(samples)} samples", fontsize=8)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -112,7 +112,7 @@ def test_corruptions():
     ({"latent_dim": 0}, "latent_dim must be > 0"),
     ({"hidden_dims": ()}, "hidden_dims must be a non-empty tuple"),
     ({"latent_dim": "8"}, "expects int"),
-    ({"loss": "bce", "output": "linear"}, "needs output 'sigmoid'"),
+    ({"loss": "bce", "output": "linear"}, "needs sigmoid outputs"),
     ({"noise": "masking", "noise_level": 1.0}, "drop probability"),
 ])
 def test_bad_config_is_refused(changes, message):
@@ -146,4 +146,6 @@ def test_bad_batches_are_refused(state, digits, tiny_config):
     with pytest.raises(ConfigError, match="architecture 'conv' needs images"):
         ae.init(jax.random.key(0), dataclasses.replace(tiny_config, architecture="conv"), {"x": jnp.zeros((4, 2))})
     with pytest.raises(ConfigError, match="output=linear"):
-        ae.init(jax.random.key(0), tiny_config, {"x": jnp.full((4, 2), 3.0)})
+        ae.init(jax.random.key(0), dataclasses.replace(tiny_config, output="sigmoid"), {"x": jnp.full((4, 2), 3.0)})
+    with pytest.raises(ConfigError, match="vectors train with loss 'mse'"):
+        ae.init(jax.random.key(0), dataclasses.replace(tiny_config, loss="bce"), {"x": jnp.full((4, 2), 3.0)})

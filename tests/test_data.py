@@ -43,6 +43,18 @@ def test_npz_with_labels_is_split(tmp_path):
     assert ds.name == "set"
 
 
+def test_npz_mixture_with_modes(tmp_path):
+    modes = np.array([[0.0, 0.0], [5.0, 5.0]])
+    x = np.repeat(modes, 20, axis=0) + 0.1 * np.random.default_rng(0).standard_normal((40, 2))
+    np.savez(tmp_path / "mix.npz", x=x, modes=modes, mode_std=0.1)
+    ds = data.load(tmp_path / "mix.npz")
+    np.testing.assert_allclose(ds.modes, modes)
+    assert ds.mode_std == 0.1
+    np.savez(tmp_path / "bad.npz", x=x, modes=modes)
+    with pytest.raises(DataError, match="'modes' and 'mode_std' come together"):
+        data.load(tmp_path / "bad.npz")
+
+
 def test_npy_vectors_and_uint8_images(tmp_path):
     np.save(tmp_path / "v.npy", np.linspace(-3, 3, 40, dtype=np.float64).reshape(20, 2))
     vectors = data.load(tmp_path / "v.npy")

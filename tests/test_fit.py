@@ -63,7 +63,7 @@ def test_resume_before_the_first_checkpoint_starts_over_cleanly(digits, tiny_con
 def exploding_family(at_step: int) -> types.ModuleType:
     """The autoencoder, but its loss reads NaN from step ``at_step`` on."""
     family = types.ModuleType("tests.exploding")
-    family.Config, family.init, family.evaluate = ae.Config, ae.init, ae.evaluate
+    family.Config, family.init, family.evaluate, family.batch_rows = ae.Config, ae.init, ae.evaluate, ae.batch_rows
 
     @jax.jit
     def train_step(state, batch, key):
@@ -111,13 +111,13 @@ def test_bad_loop_arguments(digits, tiny_config, kwargs, message):
 
 
 def test_batch_larger_than_dataset_is_refused(digits):
-    with pytest.raises(ConfigError, match="batch_size 5000 is larger than the 1437 training examples"):
+    with pytest.raises(ConfigError, match="batch of 5000 examples .* is larger than the 1437 training examples"):
         genjax.fit("autoencoder", ae.Config(batch_size=5000), digits, steps=10, progress=False, steps_per_call=10,
                    eval_every=0, checkpoint_every=0)
 
 
 def test_unknown_model_and_missing_run(tmp_path):
-    with pytest.raises(ConfigError, match="unknown model 'gann'; valid choices: autoencoder"):
+    with pytest.raises(ConfigError, match="unknown model 'gann'; valid choices: autoencoder, gan"):
         genjax.fit("gann", None, None, steps=1)
     with pytest.raises(RunError, match="config.json is missing"):
         genjax.load_run(tmp_path)

@@ -22,9 +22,22 @@ def test_encoder_decoder_shapes(architecture, shape):
     chex.assert_tree_all_finite(out)
 
 
-def test_mlp_widths_and_activation():
-    mlp = nets.MLP((7, 3), activation="tanh")
-    params = mlp.init(jax.random.key(0), jnp.ones((2, 4)))
-    chex.assert_shape(params["params"]["Dense_0"]["kernel"], (4, 7))
-    out = mlp.apply(params, jnp.ones((2, 4)) * 100)
-    assert jnp.all(jnp.abs(out) <= 1.0)  # tanh after the last layer too
+def test_discriminator_options_spectral_norm_maxout_projection():
+    x, y = jnp.ones((4, 2)), jnp.array([0, 1, 2, 0])
+    critic = nets.Encoder(1, hidden_dims=(8,), spectral_norm=True, maxout_pieces=3, num_classes=3)
+    variables = critic.init(jax.random.key(0), x, y)
+    chex.assert_shape(variables["params"]["Dense_0"]["kernel"], (2, 24))  # 8 units x 3 pieces
+    out, updated = critic.apply(variables, x, y, update_stats=True, mutable=["batch_stats"])
+    chex.assert_shape(out, (4, 1))
+    assert set(updated) == {"batch_stats"}
+    assert out[0] != out[1]  # the label enters through the projection term
+
+
+def test_generator_batch_norm_and_labels():
+    gen = nets.Decoder((2,), hidden_dims=(8,), batch_norm=True, num_classes=3)
+    z, y = jax.random.normal(jax.random.key(0), (6, 4)), jnp.arange(6) % 3
+    variables = gen.init(jax.random.key(1), z, y)
+    out, updated = gen.apply(variables, z, y, train=True, mutable=["batch_stats"])
+    chex.assert_shape(out, (6, 2))
+    assert not jnp.allclose(updated["batch_stats"]["BatchNorm_0"]["mean"], 0.0)  # running stats moved
+    chex.assert_shape(gen.apply(variables, z, y), (6, 2))  # inference uses running averages

@@ -54,7 +54,7 @@ def test_resume_extends_a_run(tmp_path, capsys):
     (["--steps", "0"], "must be positive"),
     (["--steps", "ten"], "invalid int value: 'ten'"),
     (["--dataset", "/no/such.npz"], "no data set named '/no/such.npz'"),
-    (["--set", "batch_size=100000"], "larger than the 1437 training examples"),
+    (["--set", "batch_size=100000"], "is larger than the 1437 training examples"),
     (["--resume"], "holds no run"),
     (["--resume", "--overwrite"], "exclude each other"),
 ])
