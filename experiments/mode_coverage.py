@@ -9,7 +9,6 @@ error, the config, PacGAN's rows and the true-data ceiling), ``samples_trial{i}.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
@@ -22,7 +21,7 @@ from tqdm.auto import tqdm
 
 from experiments.cli import Parser, run_main
 from genjax import config as cfg_lib
-from genjax import data, families, fit, metrics
+from genjax import data, families, fit, metrics, optim
 from genjax.errors import ConfigError, RunError
 
 PROG = "experiments.mode_coverage"
@@ -65,8 +64,8 @@ def plot_trials(samples: list[np.ndarray], dataset: data.Dataset, path: Path, tr
         ax.set_axis_off()
     for i, (s, t) in enumerate(zip(samples, trials)):
         ax = axes[i // cols, i % cols]
-        ax.scatter(s[:, 0], s[:, 1], s=1, alpha=0.5)
-        ax.scatter(dataset.modes[:, 0], dataset.modes[:, 1], s=20, marker="x", c="tab:red")
+        ax.scatter(dataset.modes[:, 0], dataset.modes[:, 1], s=60, c="mistyrose", zorder=1)  # mode discs beneath
+        ax.scatter(s[:, 0], s[:, 1], s=1, alpha=0.5, zorder=2)
         ax.set_title(f"trial {i}: {t['modes']} modes, {100 * t['high_quality']:.1f}% HQ", fontsize=7)
         ax.set_aspect("equal")
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -84,8 +83,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.preset not in family.PRESETS:
             raise ConfigError(f"unknown preset {args.preset!r}; valid choices: {', '.join(family.PRESETS)}")
         base = family.PRESETS[args.preset]
-    config = cfg_lib.override(base, args.overrides)
     steps = args.steps or family.DEFAULT_STEPS
+    config = optim.resolve_decay_steps(cfg_lib.override(base, args.overrides), steps)  # as fit runs it
     results_path = args.workdir / "results.json"
     if results_path.exists() and not args.overwrite:
         raise RunError(f"{args.workdir} already holds results.json; pass --overwrite to replace it")

@@ -129,27 +129,27 @@ def pack(x: jax.Array, m: int) -> jax.Array:
     return grouped.reshape(grouped.shape[0], -1)
 
 
+def _apply(module, params, stats, *args, mutate: bool, **kwargs):
+    """``module`` on ``args`` with its statistics (BatchNorm or spectral norm) when it has any;
+    with ``mutate``, also returns them updated. Returns (outputs, statistics)."""
+    variables = {"params": params, **({"batch_stats": stats} if stats else {})}
+    if mutate and stats:
+        out, updated = module.apply(variables, *args, mutable=["batch_stats"], **kwargs)
+        return out, updated["batch_stats"]
+    return module.apply(variables, *args, **kwargs), stats
+
+
 def _generate(state: State, g_params, z, y, train: bool):
-    """Generator outputs in data space and its (possibly updated) BatchNorm statistics."""
+    """Generator outputs in data space and its (in training, updated) BatchNorm statistics."""
     generator, _ = _networks(state.config, state.data_shape)
-    stats = state.extra["g_stats"]
-    variables = {"params": g_params, **({"batch_stats": stats} if stats else {})}
-    if train and stats:
-        out, updated = generator.apply(variables, z, y, train=True, mutable=["batch_stats"])
-        stats = updated["batch_stats"]
-    else:
-        out = generator.apply(variables, z, y, train=False)
+    out, stats = _apply(generator, g_params, state.extra["g_stats"], z, y, train=train, mutate=train)
     return losses.activate(out, losses.output_activation(state.config.output, state.data_shape)), stats
 
 
 def _critic(state: State, d_params, d_stats, x, y, update_stats: bool):
     """Discriminator outputs ``[N / pack, 1]`` on packed ``x`` and its spectral-norm statistics."""
     _, discriminator = _networks(state.config, state.data_shape)
-    variables = {"params": d_params, **({"batch_stats": d_stats} if d_stats else {})}
-    if update_stats and d_stats:
-        out, updated = discriminator.apply(variables, x, y, update_stats=True, mutable=["batch_stats"])
-        return out, updated["batch_stats"]
-    return discriminator.apply(variables, x, y), d_stats
+    return _apply(discriminator, d_params, d_stats, x, y, update_stats=update_stats, mutate=update_stats)
 
 
 def _check_labels(cfg: Config, batch: dict) -> None:
@@ -166,12 +166,10 @@ def init(key: jax.Array, cfg: Config, batch: dict) -> State:
     losses.check_output_range(cfg.output, data_shape, np.asarray(batch["x"]))
     generator, discriminator = _networks(cfg, data_shape)
     k_g, k_d = jax.random.split(key)
-    n = cfg.pack
-    z = jnp.zeros((n, cfg.latent_dim))
-    y = jnp.zeros((n,), jnp.int32) if cfg.num_classes else None
+    z = jnp.zeros((cfg.pack, cfg.latent_dim))  # one packed example (conditional models have pack 1)
+    y = jnp.zeros((cfg.pack,), jnp.int32) if cfg.num_classes else None
     g_vars = generator.init(k_g, z, y)
-    x_packed = pack(jnp.zeros((n, *data_shape)), cfg.pack)
-    d_vars = discriminator.init(k_d, x_packed, y[:1] if y is not None else None)
+    d_vars = discriminator.init(k_d, pack(jnp.zeros((cfg.pack, *data_shape)), cfg.pack), y)
     params = {"generator": g_vars["params"], "discriminator": d_vars["params"]}
     g_tx, d_tx = _optimizers(cfg)
     return State(
@@ -207,8 +205,7 @@ def _discriminator_update(state: State, carry, inputs):
         scores, new_stats = _critic(state, params, d_stats, both, None if y is None else jnp.concatenate([y, y]),
                                     update_stats=True)
         d_real, d_fake = jnp.split(scores, 2)
-        adversarial = d_loss_fn(d_real, d_fake)
-        loss = adversarial
+        loss = d_loss_fn(d_real, d_fake)
 
         def critic(v):
             return _critic(state, params, new_stats, v, y, update_stats=False)[0]

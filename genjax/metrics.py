@@ -106,11 +106,13 @@ def mode_coverage(samples: np.ndarray, means: np.ndarray, std: float) -> dict[st
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to ``a`` and ``b`` ``[N, D]``:
-    ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
+    ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)), with 1e-6 added to each covariance's diagonal."""
     from scipy import linalg
 
     mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    offset = 1e-6 * np.eye(a.shape[1])  # keeps the product non-singular (e.g. constant border pixels)
+    cov_a = np.atleast_2d(np.cov(a, rowvar=False)) + offset
+    cov_b = np.atleast_2d(np.cov(b, rowvar=False)) + offset
     root = linalg.sqrtm(cov_a @ cov_b)
     root = root.real if np.iscomplexobj(root) else root
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2.0 * root))
