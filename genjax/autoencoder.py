@@ -56,15 +56,13 @@ class Config:
         cfg_lib.require_choice(self, "loss", losses.RECONSTRUCTION_LOSSES)
         cfg_lib.require_choice(self, "output", losses.OUTPUTS)
         cfg_lib.require_choice(self, "noise", NOISES)
-        cfg_lib.require_choice(self, "schedule", optim.SCHEDULES)
+        optim.validate_schedule(self)
         cfg_lib.require_widths(self, "hidden_dims")
         cfg_lib.require_widths(self, "conv_channels")
         if self.loss == "bce" and self.output == "linear":
             raise ConfigError("loss 'bce' needs sigmoid outputs (data in [0, 1]); use loss 'mse' with output 'linear'")
         if self.noise == "masking" and self.noise_level >= 1:
             raise ConfigError(f"masking noise_level is a drop probability in [0, 1), got {self.noise_level}")
-        if self.schedule == "warmup_cosine" and 0 < self.decay_steps <= self.warmup_steps:
-            raise ConfigError(f"warmup_steps ({self.warmup_steps}) must be below decay_steps ({self.decay_steps})")
 
 
 @functools.cache

@@ -3,7 +3,8 @@
 ``load(name_or_path)`` returns a :class:`Dataset`. Names: ``digits`` (scikit-learn's 8x8 digits),
 ``ring`` and ``grid`` (PacGAN's 2-D Gaussian mixtures). Paths: ``.npz`` (array ``x``, optional
 ``y``, and for a Gaussian mixture optionally its centres ``modes`` ``[K, D]`` with their
-``mode_std``, which turns on mode-coverage evaluation), ``.npy`` (``x`` only), a folder of images (labels from sub-folder names, if any), or
+``mode_std``, which turns on mode-coverage evaluation), ``.npy`` (``x`` only), a folder of images
+(labels from sub-folder names, if any), or
 MNIST-style IDX files (an ``*-images-idx3-ubyte[.gz]`` file, or a folder holding the train and
 ``t10k`` pairs). User data without its own split gets a stratified held-out ``test_fraction``.
 Bad data raises :class:`genjax.errors.DataError` with one line, before anything compiles.
@@ -72,14 +73,13 @@ def load(name_or_path: str | os.PathLike, test_fraction: float = TEST_FRACTION) 
         )
     if not 0.0 < test_fraction < 1.0:
         raise DataError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+    modes, mode_std = None, None  # only a .npz may describe its mixture
     if path.is_dir():
         if _idx_files(path):
             return _idx_folder(path)
         x, y = _image_folder(path)
     elif path.suffix == ".npz":
         x, y, modes, mode_std = _npz(path)
-        x, y = _validated(str(path), x, y)
-        return dataclasses.replace(_split(path.stem, x, y, test_fraction), modes=modes, mode_std=mode_std)
     elif path.suffix == ".npy":
         x, y = _array_file(path, np.load, allow_pickle=False), None
     elif "idx3-ubyte" in path.name:
@@ -87,7 +87,7 @@ def load(name_or_path: str | os.PathLike, test_fraction: float = TEST_FRACTION) 
     else:
         raise DataError(f"cannot read {path.name!r}: unknown format; valid formats: {', '.join(FILE_KINDS)}")
     x, y = _validated(str(path), x, y)
-    return _split(path.stem or path.name, x, y, test_fraction)
+    return dataclasses.replace(_split(path.stem or path.name, x, y, test_fraction), modes=modes, mode_std=mode_std)
 
 
 # ---------------------------------------------------------------- named data sets
@@ -158,6 +158,7 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, 
             raise DataError(f"{path}: modes must be [K, {x.shape[-1]}] beside vectors x, and mode_std one number")
         modes, mode_std = modes.astype(np.float32), float(mode_std)
     return arrays["x"], arrays.get("y"), modes, mode_std
+
 
 def _image_folder(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Images directly in ``path`` (no labels) or in one sub-folder per class (labels by sorted name)."""

@@ -92,8 +92,9 @@ def fit(
     checkpoint (records past it are dropped); an existing run is refused unless ``resume`` or
     ``overwrite``. Every ``eval_every`` steps, ``family.evaluate(state, dataset, full=False)`` is
     logged with an ``eval_`` prefix. A config whose ``decay_steps`` is 0 gets ``decay_steps=steps``
-    (the cosine schedules span the run; ``config.json`` records the value). A non-finite loss raises :class:`TrainingDiverged` naming the
-    step; the checkpoints already saved are left as they were.
+    (the cosine schedules span the run; ``config.json`` records the value). A non-finite loss
+    raises :class:`TrainingDiverged` naming the step; the checkpoints already saved are left as
+    they were.
     """
     family = families.get(family) if isinstance(family, str) else family
     config = optim.resolve_decay_steps(config, steps)

@@ -68,7 +68,7 @@ class Config:
         cfg_lib.require_choice(self, "d_activation", nets.ACTIVATIONS)
         cfg_lib.require_choice(self, "loss", losses.GAN_LOSSES)
         cfg_lib.require_choice(self, "output", losses.OUTPUTS)
-        cfg_lib.require_choice(self, "schedule", optim.SCHEDULES)
+        optim.validate_schedule(self)
         for name in ("hidden_dims", "d_hidden_dims", "conv_channels"):
             cfg_lib.require_widths(self, name)
         for name in ("beta1", "beta2", "ema_decay"):
@@ -81,8 +81,6 @@ class Config:
                               "packed sample); set pack=1 for a class-conditional GAN")
         if self.maxout_pieces > 1 and self.architecture != "mlp":
             raise ConfigError("maxout_pieces > 1 needs architecture 'mlp'")
-        if self.schedule == "warmup_cosine" and 0 < self.decay_steps <= self.warmup_steps:
-            raise ConfigError(f"warmup_steps ({self.warmup_steps}) must be below decay_steps ({self.decay_steps})")
 
 
 DEFAULT_STEPS = 80_000  # what experiments.train and experiments.mode_coverage run unless told otherwise

@@ -86,6 +86,13 @@ def reconstruction_report(
 EVAL_SAMPLES = 2500  # samples drawn for every sample-quality evaluation (PacGAN's protocol)
 
 
+def kl_to_uniform(counts: np.ndarray) -> float:
+    """KL(p || uniform) in nats for the histogram ``counts`` ``[K]`` (empty bins contribute 0)."""
+    p = counts / counts.sum()
+    nonzero = p > 0
+    return float(np.sum(p[nonzero] * np.log(p[nonzero] * len(counts))))
+
+
 def mode_coverage(samples: np.ndarray, means: np.ndarray, std: float) -> dict[str, float]:
     """PacGAN's measures for a mixture of isotropic Gaussians with centres ``means`` ``[K, D]``.
 
@@ -98,9 +105,7 @@ def mode_coverage(samples: np.ndarray, means: np.ndarray, std: float) -> dict[st
     nearest = distances.argmin(axis=1)
     good = distances[np.arange(len(samples)), nearest] <= 3.0 * std
     counts = np.bincount(nearest[good], minlength=len(means)).astype(float)
-    p = counts / max(counts.sum(), 1.0)
-    nonzero = p > 0
-    reverse_kl = float(np.sum(p[nonzero] * np.log(p[nonzero] * len(means)))) if good.any() else float("inf")
+    reverse_kl = kl_to_uniform(counts) if good.any() else float("inf")
     return {"modes": int((counts > 0).sum()), "high_quality": float(good.mean()), "reverse_kl": reverse_kl}
 
 
@@ -129,10 +134,8 @@ def _pixel_classifier(dataset: Dataset):
 
 def class_histogram(predicted: np.ndarray, num_classes: int) -> dict[str, float]:
     """``classes_covered`` (classes predicted for at least 1% of samples) and ``class_kl`` = KL(p || uniform) in nats."""
-    p = np.bincount(predicted, minlength=num_classes) / len(predicted)
-    nonzero = p > 0
-    return {"classes_covered": int((p >= 0.01).sum()),
-            "class_kl": float(np.sum(p[nonzero] * np.log(p[nonzero] * num_classes)))}
+    counts = np.bincount(predicted, minlength=num_classes)
+    return {"classes_covered": int((counts >= 0.01 * len(predicted)).sum()), "class_kl": kl_to_uniform(counts)}
 
 
 def sample_report(samples: np.ndarray, dataset: Dataset, full: bool = True) -> dict[str, float | None]:

@@ -39,6 +39,14 @@ def adam(
     return optax.adam(lr, b1=b1, b2=b2)
 
 
+def validate_schedule(config: Any) -> None:
+    """Raise ConfigError for an unknown ``schedule`` or a warm-up that does not end before ``decay_steps``."""
+    if config.schedule not in SCHEDULES:
+        raise ConfigError(f"unknown schedule {config.schedule!r}; valid choices: {', '.join(SCHEDULES)}")
+    if config.schedule == "warmup_cosine" and 0 < config.decay_steps <= config.warmup_steps:
+        raise ConfigError(f"warmup_steps ({config.warmup_steps}) must be below decay_steps ({config.decay_steps})")
+
+
 def resolve_decay_steps(config: Any, steps: int) -> Any:
     """``config`` with ``decay_steps`` 0 (meaning "the length of the run") replaced by ``steps``
     when its schedule decays."""

@@ -114,6 +114,7 @@ def test_corruptions():
     ({"latent_dim": "8"}, "expects int"),
     ({"loss": "bce", "output": "linear"}, "needs sigmoid outputs"),
     ({"noise": "masking", "noise_level": 1.0}, "drop probability"),
+    ({"schedule": "warmup_cosine", "warmup_steps": 50, "decay_steps": 20}, "warmup_steps (50) must be below"),
 ])
 def test_bad_config_is_refused(changes, message):
     with pytest.raises(ConfigError, match=None) as info:

@@ -124,6 +124,8 @@ def test_gan_learns_the_ring_quickly(ring):
     ({"pack": 2, "num_classes": 10}, "set pack=1 for a class-conditional GAN"),
     ({"beta1": 1.0}, "beta1 must lie in [0, 1)"),
     ({"n_critic": 0}, "n_critic must be > 0"),
+    ({"schedule": "warmup_cosine", "warmup_steps": 10, "decay_steps": 10}, "warmup_steps (10) must be below"),
+    ({"schedule": "step"}, "unknown schedule 'step'; valid choices: constant, cosine, warmup_cosine"),
     ({"architecture": "conv", "maxout_pieces": 5}, "maxout_pieces > 1 needs architecture 'mlp'"),
 ])
 def test_bad_gan_configs(changes, message):
