@@ -9,6 +9,7 @@ error, the config, PacGAN's rows and the true-data ceiling), ``samples_trial{i}.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -21,7 +22,8 @@ from tqdm.auto import tqdm
 
 from experiments.cli import Parser, run_main
 from genjax import config as cfg_lib
-from genjax import data, families, fit, metrics, optim
+from genjax import data, families, fit, metrics
+from genjax.fit import resolve_config
 from genjax.errors import ConfigError, RunError
 
 PROG = "experiments.mode_coverage"
@@ -38,7 +40,7 @@ PACGAN_TABLE = {
 def parser() -> Parser:
     p = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", choices=tuple(PACGAN_TABLE), default="ring")
-    p.add_argument("--model", choices=("gan",), default="gan")
+    p.add_argument("--model", choices=("gan", "dgn"), default="gan", help="dgn runs with one head (num_heads=1)")
     p.add_argument("--trials", type=int, default=10)
     p.add_argument("--steps", type=int, help="training steps per trial (default: the family's DEFAULT_STEPS)")
     p.add_argument("--preset", help="a named config of the family, e.g. pacgan (PacGAN's networks)")
@@ -80,11 +82,16 @@ def main(argv: list[str] | None = None) -> None:
     family = families.get(args.model)
     base = family.Config()
     if args.preset:
-        if args.preset not in family.PRESETS:
-            raise ConfigError(f"unknown preset {args.preset!r}; valid choices: {', '.join(family.PRESETS)}")
-        base = family.PRESETS[args.preset]
+        presets = getattr(family, "PRESETS", {})
+        if args.preset not in presets:
+            raise ConfigError(f"unknown preset {args.preset!r} for {args.model}; valid choices: "
+                              f"{', '.join(presets) or 'none'}")
+        base = presets[args.preset]
     steps = args.steps or family.DEFAULT_STEPS
-    config = optim.resolve_decay_steps(cfg_lib.override(base, args.overrides), steps)  # as fit runs it
+    if args.model == "dgn":
+        base = dataclasses.replace(base, num_heads=1)  # unconditional: one moment-matching network
+    dataset = data.load(args.dataset)
+    config = resolve_config(family, cfg_lib.override(base, args.overrides), dataset, steps)  # as fit runs it
     results_path = args.workdir / "results.json"
     if results_path.exists() and not args.overwrite:
         raise RunError(f"{args.workdir} already holds results.json; pass --overwrite to replace it")
@@ -92,7 +99,6 @@ def main(argv: list[str] | None = None) -> None:
         args.workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunError(f"cannot write to {args.workdir}: {exc.strerror}") from None
-    dataset = data.load(args.dataset)
     trials, all_samples = [], []
     for trial in tqdm(range(args.trials), desc=f"{args.model} on {args.dataset}", unit="trial", dynamic_ncols=True):
         start = time.perf_counter()

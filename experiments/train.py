@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     for key, value in report.items():
         if key not in ("steps", "train_seconds", "compile_seconds", "steps_per_second"):
             print(f"  {key:22s} {value:.4f}" if isinstance(value, float) else f"  {key:22s} {value}")
+    for note in getattr(family, "EVAL_NOTES", ()):
+        print(f"  note: {note}")
     print(f"wrote {args.workdir}/: eval.json, metrics.jsonl, config.json, checkpoints/, "
           + ", ".join(p.name for p in written))
 

@@ -1,6 +1,6 @@
 """genjax: autoencoders and deep generative networks in JAX, with pure jit-compiled training steps.
 
-Families: ``genjax.autoencoder`` (more to come). ``genjax.fit`` is the one training loop;
+Families: ``genjax.autoencoder``, ``genjax.vae``, ``genjax.gan`` and ``genjax.dgn``. ``genjax.fit`` is the one training loop;
 ``genjax.load_run`` brings back a trained run. See DESIGN.md for the contract every family keeps.
 """
 from genjax import data

@@ -42,7 +42,7 @@ class Config:
     batch_size: int = 128
     learning_rate: float = 1e-3  # Adam peak learning rate
     schedule: str = "constant"  # "constant", "cosine", "warmup_cosine"
-    decay_steps: int = 0  # length of the cosine schedules; 0: the run's length (set by genjax.fit)
+    decay_steps: int = 0  # cosine length; 0: the run's (genjax.fit), or DEFAULT_STEPS
     warmup_steps: int = 0
     weight_decay: float = 0.0  # AdamW decoupled weight decay when > 0
 
@@ -78,7 +78,7 @@ def _networks(cfg: Config, data_shape: tuple[int, ...]) -> tuple[nets.Encoder, n
 
 @functools.cache
 def _optimizer(cfg: Config) -> optax.GradientTransformation:
-    return optim.adam(cfg.learning_rate, cfg.schedule, cfg.decay_steps, cfg.warmup_steps, weight_decay=cfg.weight_decay)
+    return optim.adam(cfg, cfg.learning_rate, DEFAULT_STEPS)
 
 
 def batch_rows(cfg: Config) -> int:
@@ -88,23 +88,23 @@ def batch_rows(cfg: Config) -> int:
 
 def init(key: jax.Array, cfg: Config, batch: dict) -> State:
     """A fresh state; parameter shapes come from the example ``batch['x']`` ``[N, *data_shape]``."""
+    return init_coder(key, cfg, batch, _networks, _optimizer)
+
+
+def init_coder(key: jax.Array, cfg, batch: dict, networks, optimizer) -> State:
+    """A state holding an encoder and a decoder (autoencoder and VAE): checks the batch and the output
+    range, then initialises ``networks(cfg, data_shape)`` and ``optimizer(cfg)``'s state for them."""
     data_shape = nets.check_batch(cfg.architecture, batch)
     x = np.asarray(batch["x"])
     losses.check_output_range(cfg.output, data_shape, x)
     if cfg.loss == "bce" and losses.output_activation(cfg.output, data_shape) != "sigmoid":
         raise ConfigError("loss 'bce' needs data in [0, 1] and sigmoid outputs; vectors train with loss 'mse'")
-    encoder, decoder = _networks(cfg, data_shape)
+    encoder, decoder = networks(cfg, data_shape)
     k_enc, k_dec = jax.random.split(key)
-    x = jnp.asarray(x[:1])
-    params = {"encoder": encoder.init(k_enc, x), "decoder": decoder.init(k_dec, jnp.zeros((1, cfg.latent_dim)))}
-    return State(
-        step=jnp.zeros((), jnp.int32),
-        params=params,
-        opt_state=_optimizer(cfg).init(params),
-        extra={},
-        config=cfg,
-        data_shape=data_shape,
-    )
+    params = {"encoder": encoder.init(k_enc, jnp.asarray(x[:1])),
+              "decoder": decoder.init(k_dec, jnp.zeros((1, cfg.latent_dim)))}
+    return State(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer(cfg).init(params), extra={},
+                 config=cfg, data_shape=data_shape)
 
 
 def corrupt(x: jax.Array, noise: str, level: float, key: jax.Array) -> jax.Array:

@@ -32,11 +32,12 @@ def require_choice(cfg: Any, name: str, choices: Iterable[str]) -> None:
         raise ConfigError(f"unknown {name} {value!r}; valid choices: {', '.join(choices)}")
 
 
-def require_widths(cfg: Any, name: str) -> None:
-    """Raise ConfigError unless the field is a non-empty tuple of positive ints."""
+def require_widths(cfg: Any, name: str, allow_empty: bool = False) -> None:
+    """Raise ConfigError unless the field is a tuple of positive ints (non-empty unless ``allow_empty``)."""
     value = getattr(cfg, name)
-    if not (isinstance(value, tuple) and value and all(isinstance(w, int) and w > 0 for w in value)):
-        raise ConfigError(f"{name} must be a non-empty tuple of positive ints, got {value!r}")
+    if not (isinstance(value, tuple) and (value or allow_empty) and all(isinstance(w, int) and w > 0 for w in value)):
+        kind = "a tuple" if allow_empty else "a non-empty tuple"
+        raise ConfigError(f"{name} must be {kind} of positive ints, got {value!r}")
 
 
 def require_types(cfg: Any) -> None:
@@ -72,7 +73,8 @@ def _convert(name: str, text: str, kind: Any) -> Any:
             return tuple(item(p.strip()) for p in parts)
     except ValueError:
         pass
-    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+                tuple[float, ...]: "comma-separated numbers such as 0.1,0.5"}.get(
         kind, "comma-separated integers such as 256,128"
     )
     raise ConfigError(f"config field {name} expects {expected}, got {text!r}")

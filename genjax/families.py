@@ -6,7 +6,7 @@ from types import ModuleType
 
 from genjax.errors import ConfigError
 
-NAMES = ("autoencoder", "gan")
+NAMES = ("autoencoder", "vae", "gan", "dgn")
 
 
 def get(name: str) -> ModuleType:

@@ -57,6 +57,14 @@ def fused_steps(train_step: Callable, batch_rows: int, length: int) -> Callable:
     return jax.jit(run, donate_argnums=0)
 
 
+def resolve_config(family: ModuleType, config: Any, dataset: Dataset, steps: int) -> Any:
+    """The config as :func:`fit` runs it: ``decay_steps`` 0 becomes ``steps``, and a family with a
+    ``resolve_config(config, dataset)`` (e.g. the DGN's one head per class) fills in what the data decide."""
+    config = optim.resolve_decay_steps(config, steps)
+    resolve = getattr(family, "resolve_config", None)
+    return resolve(config, dataset) if resolve is not None else config
+
+
 def _validate(rows: int, dataset: Dataset, steps: int, steps_per_call: int, eval_every: int, checkpoint_every: int):
     for name, value in (("steps", steps), ("steps_per_call", steps_per_call)):
         if not isinstance(value, int) or value <= 0:
@@ -65,7 +73,7 @@ def _validate(rows: int, dataset: Dataset, steps: int, steps_per_call: int, eval
         if not isinstance(value, int) or value < 0 or value % steps_per_call:
             raise ConfigError(f"{name} must be 0 (off) or a multiple of steps_per_call={steps_per_call}, got {value!r}")
     if rows > len(dataset.x_train):
-        raise ConfigError(f"a batch of {rows} examples (batch_size, times n_critic for a GAN) is larger than the "
+        raise ConfigError(f"a batch of {rows} examples (batch_size, times n_critic for a GAN or num_heads for a DGN) is larger than the "
                           f"{len(dataset.x_train)} training examples of {dataset.name}")
 
 
@@ -91,13 +99,13 @@ def fit(
     checkpoints every ``checkpoint_every`` steps and at the end; ``resume`` continues from the newest
     checkpoint (records past it are dropped); an existing run is refused unless ``resume`` or
     ``overwrite``. Every ``eval_every`` steps, ``family.evaluate(state, dataset, full=False)`` is
-    logged with an ``eval_`` prefix. A config whose ``decay_steps`` is 0 gets ``decay_steps=steps``
-    (the cosine schedules span the run; ``config.json`` records the value). A non-finite loss
+    logged with an ``eval_`` prefix. The config is first completed by :func:`resolve_config`
+    (``config.json`` records the values it ran with). A non-finite loss
     raises :class:`TrainingDiverged` naming the step; the checkpoints already saved are left as
     they were.
     """
     family = families.get(family) if isinstance(family, str) else family
-    config = optim.resolve_decay_steps(config, steps)
+    config = resolve_config(family, config, dataset, steps)
     _validate(family.batch_rows(config), dataset, steps, steps_per_call, eval_every, checkpoint_every)
     data = {"x": jax.device_put(dataset.x_train)}
     if dataset.y_train is not None:

@@ -54,7 +54,7 @@ class Config:
     beta1: float = 0.5  # Adam betas, both networks
     beta2: float = 0.999
     schedule: str = "cosine"  # learning-rate schedule of both optimizers: constant, cosine, warmup_cosine
-    decay_steps: int = 0  # length of the cosine schedules; 0: the run's length (set by genjax.fit)
+    decay_steps: int = 0  # cosine length; 0: the run's (genjax.fit), or DEFAULT_STEPS
     warmup_steps: int = 0
     ema_decay: float = 0.999  # generator EMA; 0 keeps the EMA equal to the generator
 
@@ -112,7 +112,7 @@ def _networks(cfg: Config, data_shape: tuple[int, ...]) -> tuple[nets.Decoder, n
 @functools.cache
 def _optimizers(cfg: Config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
     def adam(lr):
-        return optim.adam(lr, cfg.schedule, cfg.decay_steps, cfg.warmup_steps, b1=cfg.beta1, b2=cfg.beta2)
+        return optim.adam(cfg, lr, DEFAULT_STEPS, b1=cfg.beta1, b2=cfg.beta2)
 
     return adam(cfg.g_learning_rate), adam(cfg.d_learning_rate)
 

@@ -4,6 +4,8 @@ All return float32 scalars averaged over the batch and over elements unless they
 """
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -54,6 +56,29 @@ def reconstruction(loss: str, outputs: jax.Array, target: jax.Array, activation:
 def activate(outputs: jax.Array, activation: str) -> jax.Array:
     """Network outputs to data space: ``sigmoid`` for data in [0, 1], ``linear`` (identity) otherwise."""
     return jax.nn.sigmoid(outputs) if activation == "sigmoid" else outputs
+
+
+# ---------------------------------------------------------------- likelihoods and KL, in nats per example
+# These sum over an example's elements and average over the batch (the VAE's ELBO terms).
+
+
+def bernoulli_nll(logits: jax.Array, target: jax.Array) -> jax.Array:
+    """-log p(x | logits) under independent Bernoullis, summed over elements, averaged over the batch [nats]."""
+    per_element = optax.sigmoid_binary_cross_entropy(logits, target)
+    return jnp.mean(jnp.sum(per_element.reshape(per_element.shape[0], -1), axis=-1))
+
+
+def gaussian_nll(mean: jax.Array, target: jax.Array, std: float) -> jax.Array:
+    """-log N(x; mean, std^2 I), summed over elements, averaged over the batch [nats]."""
+    sq = jnp.sum(jnp.square(mean - target).reshape(mean.shape[0], -1), axis=-1)
+    dims = math.prod(mean.shape[1:])
+    return jnp.mean(sq / (2.0 * std**2) + 0.5 * dims * math.log(2.0 * math.pi * std**2))
+
+
+def gaussian_kl(mean: jax.Array, log_var: jax.Array) -> jax.Array:
+    """KL(N(mean, diag(exp(log_var))) || N(0, I)) per example ``[N]`` [nats]:
+    1/2 sum(exp(log_var) + mean^2 - 1 - log_var) over the latent axis."""
+    return 0.5 * jnp.sum(jnp.exp(log_var) + jnp.square(mean) - 1.0 - log_var, axis=-1)
 
 
 def l1(code: jax.Array) -> jax.Array:
@@ -134,3 +159,38 @@ def gradient_penalty(critic, real: jax.Array, fake: jax.Array, key: jax.Array) -
 def r1_penalty(critic, real: jax.Array) -> jax.Array:
     """R1 (Mescheder et al. 2018): 1/2 E[||grad D(x)||_2^2] on real data (scaled by gamma in the step)."""
     return 0.5 * jnp.mean(jnp.sum(jnp.square(_input_gradients(critic, real)), axis=-1))
+
+
+# ---------------------------------------------------------------- kernel moment matching
+
+
+def squared_distances(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Pairwise squared Euclidean distances ``[N, M]`` between rows of ``a`` ``[N, D]`` and ``b`` ``[M, D]``."""
+    d2 = jnp.sum(jnp.square(a), -1)[:, None] + jnp.sum(jnp.square(b), -1)[None, :] - 2.0 * a @ b.T
+    return jnp.maximum(d2, 0.0)
+
+
+def gaussian_kernels(d2: jax.Array, bandwidths) -> jax.Array:
+    """Mixture of Gaussian kernels on squared distances: sum over s of exp(-d2 / (2 s^2))."""
+    return sum(jnp.exp(-d2 / (2.0 * s**2)) for s in bandwidths)
+
+
+def mmd2(x: jax.Array, y: jax.Array, bandwidths, y_mask: jax.Array | None = None) -> jax.Array:
+    """Unbiased MMD^2 (Gretton et al. 2012) between samples ``x`` ``[M, D]`` and ``y`` ``[N, D]``
+    under :func:`gaussian_kernels` with ``bandwidths`` (in data units):
+
+        sum_{i != j} k(x_i, x_j) / (M (M - 1)) + sum_{i != j} k(y_i, y_j) / (N (N - 1)) - 2 sum k(x_i, y_j) / (M N)
+
+    ``y_mask`` ``[N]`` (0/1) keeps only some rows of ``y`` (N becomes their count): the DGN compares each
+    head with the examples of its class inside one shared batch. Needs M >= 2 and at least 2 kept rows.
+    """
+    m = x.shape[0]
+    mask = jnp.ones(y.shape[0], x.dtype) if y_mask is None else y_mask.astype(x.dtype)
+    n = jnp.sum(mask)
+    k_xx = gaussian_kernels(squared_distances(x, x), bandwidths)
+    k_yy = gaussian_kernels(squared_distances(y, y), bandwidths)
+    k_xy = gaussian_kernels(squared_distances(x, y), bandwidths)
+    xx = (jnp.sum(k_xx) - jnp.trace(k_xx)) / (m * (m - 1))
+    yy = (mask @ k_yy @ mask - jnp.sum(mask * jnp.diagonal(k_yy))) / jnp.maximum(n * (n - 1), 1.0)
+    xy = jnp.sum(k_xy @ mask) / (m * jnp.maximum(n, 1.0))
+    return xx + yy - 2.0 * xy

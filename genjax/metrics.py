@@ -123,19 +123,28 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2.0 * root))
 
 
-def _pixel_classifier(dataset: Dataset):
-    """Logistic regression on the raw training examples (its test accuracy returned beside it)."""
+_PIXEL_CLASSIFIERS: dict[tuple, tuple] = {}
+
+
+def pixel_classifier(dataset: Dataset):
+    """A logistic regression on the raw training examples and its test accuracy (fitted once per data set)."""
     from sklearn.linear_model import LogisticRegression
 
-    flat = dataset.x_train.reshape(len(dataset.x_train), -1)
-    classifier = LogisticRegression(max_iter=1000).fit(flat, dataset.y_train)
-    return classifier, float(classifier.score(dataset.x_test.reshape(len(dataset.x_test), -1), dataset.y_test))
+    key = (dataset.name, dataset.x_train.shape, float(dataset.x_train.sum()))
+    if key not in _PIXEL_CLASSIFIERS:
+        flat = dataset.x_train.reshape(len(dataset.x_train), -1)
+        classifier = LogisticRegression(max_iter=1000).fit(flat, dataset.y_train)
+        accuracy = float(classifier.score(dataset.x_test.reshape(len(dataset.x_test), -1), dataset.y_test))
+        _PIXEL_CLASSIFIERS[key] = (classifier, accuracy)
+    return _PIXEL_CLASSIFIERS[key]
 
 
 def class_histogram(predicted: np.ndarray, num_classes: int) -> dict[str, float]:
-    """``classes_covered`` (classes predicted for at least 1% of samples) and ``class_kl`` = KL(p || uniform) in nats."""
+    """``classes_covered`` (classes predicted for at least 1% of samples), ``class_kl`` = KL(p || uniform)
+    in nats, and ``largest_class_fraction`` (the share of the most predicted class)."""
     counts = np.bincount(predicted, minlength=num_classes)
-    return {"classes_covered": int((counts >= 0.01 * len(predicted)).sum()), "class_kl": kl_to_uniform(counts)}
+    return {"classes_covered": int((counts >= 0.01 * len(predicted)).sum()), "class_kl": kl_to_uniform(counts),
+            "largest_class_fraction": float(counts.max() / len(predicted))}
 
 
 def sample_report(samples: np.ndarray, dataset: Dataset, full: bool = True) -> dict[str, float | None]:
@@ -157,7 +166,7 @@ def sample_report(samples: np.ndarray, dataset: Dataset, full: bool = True) -> d
     if dataset.modes is not None:
         report.update(mode_coverage(flat, dataset.modes, dataset.mode_std))
     elif full and dataset.y_train is not None:
-        classifier, accuracy = _pixel_classifier(dataset)
+        classifier, accuracy = pixel_classifier(dataset)
         report.update(class_histogram(classifier.predict(flat), dataset.num_classes))
         report["classifier_accuracy"] = accuracy
     return report

@@ -116,6 +116,18 @@ class Decoder(nn.Module):
         return nn.Dense(math.prod(self.data_shape))(h).reshape(n, *self.data_shape)
 
 
+def interpolate(encode: Callable, decode: Callable, x_a: jax.Array, x_b: jax.Array, n: int) -> jax.Array:
+    """Decoded straight lines in code space: ``[B, n, *data_shape]`` from ``encode(x_a)`` to ``encode(x_b)``.
+
+    ``encode`` maps ``[B, *data_shape] -> [B, L]``, ``decode`` maps ``[B * n, L] -> [B * n, *data_shape]``.
+    """
+    z_a, z_b = encode(x_a), encode(x_b)
+    t = jnp.linspace(0.0, 1.0, n)[None, :, None]
+    z = z_a[:, None, :] + t * (z_b - z_a)[:, None, :]
+    out = decode(z.reshape(-1, z.shape[-1]))
+    return out.reshape(z.shape[0], n, *out.shape[1:])
+
+
 def check_batch(architecture: str, batch: dict, data_shape: tuple[int, ...] | None = None) -> tuple[int, ...]:
     """Validate a batch dict for ``architecture`` (and a state's ``data_shape``); return one example's shape."""
     if not isinstance(batch, dict) or "x" not in batch:
@@ -129,3 +141,39 @@ def check_batch(architecture: str, batch: dict, data_shape: tuple[int, ...] | No
     if data_shape is not None and shape != data_shape:
         raise ConfigError(f"batch examples have shape {shape}, but the state was built for {data_shape}")
     return shape
+
+
+class HeadedDecoder(nn.Module):
+    """A generator with a shared MLP trunk and ``num_heads`` MLP heads (the DGN's networks).
+
+    ``z`` ``[K, M, in_dim]`` (one batch of codes per head) maps to ``[K, M, *data_shape]``
+    pre-activation outputs: the trunk (``hidden_dims``) runs on every code, then head ``k``
+    (``head_dims``, then a linear layer to the data) on the codes of batch ``k``. With ``head``
+    (an int or an int32 scalar), ``z`` ``[M, in_dim]`` goes through that head alone: ``[M, *data_shape]``.
+    Head layers hold stacked kernels ``[K, fan_in, fan_out]``.
+    """
+
+    data_shape: Sequence[int]
+    num_heads: int = 1
+    hidden_dims: Sequence[int] = (256, 256)
+    head_dims: Sequence[int] = (128,)
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, z: jax.Array, head: jax.Array | int | None = None) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        h = z
+        for width in self.hidden_dims:
+            h = act(nn.Dense(width)(h))
+        widths = (*self.head_dims, math.prod(self.data_shape))
+        for i, width in enumerate(widths):
+            kernel = self.param(f"head_kernel_{i}", nn.initializers.lecun_normal(batch_axis=(0,)),
+                                (self.num_heads, h.shape[-1], width))
+            bias = self.param(f"head_bias_{i}", nn.initializers.zeros, (self.num_heads, width))
+            if head is None:
+                h = jnp.einsum("kmi,kio->kmo", h, kernel) + bias[:, None, :]
+            else:
+                h = h @ kernel[head] + bias[head][None, :]
+            if i < len(widths) - 1:
+                h = act(h)
+        return h.reshape(*h.shape[:-1], *self.data_shape)

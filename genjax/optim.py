@@ -20,20 +20,16 @@ def learning_rate_schedule(peak: float, schedule: str, decay_steps: int, warmup_
     return optax.warmup_cosine_decay_schedule(0.0, peak, warmup_steps, decay_steps)
 
 
-def adam(
-    peak: float,
-    schedule: str = "constant",
-    decay_steps: int = 10_000,
-    warmup_steps: int = 0,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    weight_decay: float = 0.0,
-) -> optax.GradientTransformation:
-    """Adam (AdamW when ``weight_decay`` > 0) with the given learning-rate schedule."""
-    if schedule != "constant" and decay_steps <= 0:
-        raise ConfigError(f"schedule {schedule!r} needs decay_steps > 0 (the run's length); genjax.fit sets it "
-                          "from steps when decay_steps is 0")
-    lr = learning_rate_schedule(peak, schedule, decay_steps, warmup_steps)
+def adam(config: Any, peak: float, default_steps: int, b1: float = 0.9, b2: float = 0.999) -> optax.GradientTransformation:
+    """Adam (AdamW when the config's ``weight_decay`` > 0) with the config's learning-rate schedule.
+
+    Reads ``schedule``, ``decay_steps`` and ``warmup_steps`` (and ``weight_decay`` when the config has
+    it). ``decay_steps`` 0 means the run's length: :func:`genjax.fit` resolves it before ``init``; a
+    state built directly with 0 decays over the family's ``default_steps``.
+    """
+    decay_steps = config.decay_steps or default_steps
+    lr = learning_rate_schedule(peak, config.schedule, decay_steps, config.warmup_steps)
+    weight_decay = getattr(config, "weight_decay", 0.0)
     if weight_decay > 0:
         return optax.adamw(lr, b1=b1, b2=b2, weight_decay=weight_decay)
     return optax.adam(lr, b1=b1, b2=b2)

@@ -23,7 +23,8 @@ from genjax.state import State
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINTS = "checkpoints"
-OWN_FILES = (CONFIG_FILE, METRICS_FILE, "eval.json", "samples.png", "reconstructions.png", "loss_curve.png")
+OWN_FILES = (CONFIG_FILE, METRICS_FILE, "eval.json", "samples.png", "reconstructions.png", "interpolations.png",
+             "loss_curve.png")
 
 
 def describe(family: ModuleType, config: Any, dataset_name: str, data_shape: tuple[int, ...], seed: int) -> dict:

@@ -117,7 +117,7 @@ def test_batch_larger_than_dataset_is_refused(digits):
 
 
 def test_unknown_model_and_missing_run(tmp_path):
-    with pytest.raises(ConfigError, match="unknown model 'gann'; valid choices: autoencoder, gan"):
+    with pytest.raises(ConfigError, match="unknown model 'gann'; valid choices: autoencoder, vae, gan, dgn"):
         genjax.fit("gann", None, None, steps=1)
     with pytest.raises(RunError, match="config.json is missing"):
         genjax.load_run(tmp_path)

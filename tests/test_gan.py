@@ -135,8 +135,6 @@ def test_bad_gan_configs(changes, message):
 
 
 def test_cosine_schedule_spans_the_run(ring, tmp_path):
-    with pytest.raises(ConfigError, match="needs decay_steps > 0 .* genjax.fit sets it"):
-        gan.init(jax.random.key(0), dataclasses.replace(TINY, schedule="cosine"), {"x": ring.x_train[:16]})
     cfg = dataclasses.replace(TINY, schedule="cosine", ema_decay=0.0)
     result = genjax.fit(gan, cfg, ring, steps=200, workdir=tmp_path, progress=False, steps_per_call=100,
                         eval_every=0, checkpoint_every=0)

@@ -32,11 +32,20 @@ def test_two_tiny_trials_write_every_file(tmp_path, capsys):
     assert "already holds results.json" in capsys.readouterr().err
 
 
+def test_the_moment_matching_network_runs_with_one_head(tmp_path, capsys):
+    argv = ["--model", "dgn", "--preset", "mixture2d", "--dataset", "grid", "--trials", "1", "--steps", "200",
+            "--workdir", str(tmp_path), "--set", "hidden_dims=32", "--set", "head_dims=16", "--set", "batch_size=64"]
+    assert run(argv) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["model"] == "dgn" and results["config"]["num_heads"] == 1 and results["config"]["latent_dim"] == 2
+    assert 0 <= results["trials"][0]["modes"] <= 25
+
+
 def test_bad_arguments(tmp_path, capsys):
     assert run(["--dataset", "spiral", "--workdir", str(tmp_path)]) == 2
     assert "invalid choice: 'spiral'" in capsys.readouterr().err
     assert run(["--preset", "biggan", "--workdir", str(tmp_path)]) == 2
-    assert "unknown preset 'biggan'; valid choices: pacgan" in capsys.readouterr().err
+    assert "unknown preset 'biggan' for gan; valid choices: pacgan" in capsys.readouterr().err
     assert run(["--trials", "0", "--workdir", str(tmp_path)]) == 2
 
 

@@ -39,6 +39,23 @@ def test_end_to_end_in_a_fresh_process(tmp_path):
     assert "test_mse" in proc.stdout
 
 
+@pytest.mark.parametrize("model,extra,figures,keys", [
+    ("vae", [], {"reconstructions.png", "samples.png", "interpolations.png"},
+     {"test_elbo_nats", "test_mse", "probe_accuracy", "classes_covered"}),
+    ("dgn", ["--set", "head_dims=16", "--set", "samples_per_head=16", "--set", "batch_size=16"], {"samples.png"},
+     {"head_accuracy", "head_diversity", "data_frechet", "classes_covered"}),
+])
+def test_each_family_writes_its_run_files(tmp_path, capsys, model, extra, figures, keys):
+    argv = ["--model", model, "--workdir", str(tmp_path), *TINY, *extra]
+    assert run(argv) == 0
+    assert figures | {"config.json", "metrics.jsonl", "eval.json", "loss_curve.png"} <= {p.name for p in tmp_path.iterdir()}
+    assert keys <= set(json.loads((tmp_path / "eval.json").read_text()))
+    if model == "vae":
+        assert "nats per example" in capsys.readouterr().out
+    else:
+        assert json.loads((tmp_path / "config.json").read_text())["config"]["num_heads"] == 10
+
+
 def test_resume_extends_a_run(tmp_path, capsys):
     assert run(["--workdir", str(tmp_path), *TINY]) == 0
     assert run(["--workdir", str(tmp_path), "--resume", *TINY[2:], "--steps", "300"]) == 0

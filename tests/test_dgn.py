@@ -1,0 +1,140 @@
+"""The DGN family and MMD: the estimator against NumPy, heads against their classes, clear errors."""
+import dataclasses
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import genjax
+from genjax import dgn, losses, nets
+from genjax.errors import ConfigError
+
+TINY = dgn.Config(latent_dim=4, hidden_dims=(32,), head_dims=(16,), num_heads=10, samples_per_head=16,
+                  batch_size=16, schedule="constant")
+
+
+def numpy_mmd2(x, y, bandwidths):
+    """Unbiased MMD^2 written out with loops over the pairs (the reference)."""
+    def k(a, b):
+        return sum(np.exp(-np.sum((a - b) ** 2) / (2 * s**2)) for s in bandwidths)
+
+    m, n = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_mmd_matches_the_numpy_reference():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(7, 3)), rng.normal(0.5, 1.2, size=(9, 3))
+    bandwidths = (0.5, 1.0, 3.0)
+    expected = numpy_mmd2(x, y, bandwidths)
+    got = losses.mmd2(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32), bandwidths)
+    assert float(got) == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    keep = np.array([1, 0, 1, 1, 0, 0, 1, 1, 0], np.float32)  # the mask selects rows of y
+    masked = losses.mmd2(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32), bandwidths, jnp.asarray(keep))
+    assert float(masked) == pytest.approx(numpy_mmd2(x, y[keep == 1], bandwidths), rel=1e-4, abs=1e-6)
+
+
+def test_mmd_is_near_zero_for_one_distribution_and_positive_for_two():
+    rng = np.random.default_rng(1)
+    same = [float(losses.mmd2(jnp.asarray(rng.normal(size=(400, 4)), jnp.float32),
+                              jnp.asarray(rng.normal(size=(400, 4)), jnp.float32), (0.5, 1.0, 2.0)))
+            for _ in range(5)]
+    shifted = float(losses.mmd2(jnp.asarray(rng.normal(size=(400, 4)), jnp.float32),
+                                jnp.asarray(rng.normal(0.5, 1.0, size=(400, 4)), jnp.float32), (0.5, 1.0, 2.0)))
+    assert abs(np.mean(same)) < 0.005 and max(abs(v) for v in same) < 0.02
+    assert shifted > 0.1
+
+
+def test_headed_decoder_runs_one_head_or_all():
+    module = nets.HeadedDecoder((3,), num_heads=4, hidden_dims=(8,), head_dims=(5,))
+    params = module.init(jax.random.key(0), jnp.zeros((4, 1, 2)))
+    z = jax.random.normal(jax.random.key(1), (4, 6, 2))
+    every = module.apply(params, z)
+    chex.assert_shape(every, (4, 6, 3))
+    for k in range(4):
+        chex.assert_trees_all_close(module.apply(params, z[k], k), every[k], atol=1e-6)
+
+
+def test_class_rows_gather_each_heads_examples():
+    cfg = dataclasses.replace(TINY, num_heads=3, batch_size=4)
+    x = jnp.arange(12.0)[:, None]
+    y = jnp.array([0, 1, 2, 1, 1, 0, 2, 2, 2, 2, 2, 0])
+    rows, masks = dgn._class_rows(cfg, x, y)
+    chex.assert_shape(rows, (3, 8, 1))
+    for k in range(3):
+        kept = np.asarray(rows[k, :, 0])[np.asarray(masks[k]) == 1]
+        np.testing.assert_array_equal(kept, np.flatnonzero(np.asarray(y) == k))
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    return genjax.fit(dgn, TINY, digits, steps=200, steps_per_call=50, eval_every=0, checkpoint_every=0,
+                      progress=False)
+
+
+def test_training_lowers_the_mmd_and_sample_shapes_hold(trained):
+    history, state = trained.history, trained.state
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+    chex.assert_shape(dgn.sample(state, jax.random.key(0), 5, head=3), (5, 8, 8, 1))
+    mixed = dgn.sample(state, jax.random.key(0), 25)
+    chex.assert_shape(mixed, (25, 8, 8, 1))
+    assert float(mixed.min()) >= 0 and float(mixed.max()) <= 1
+    with pytest.raises(ConfigError, match="head 10 does not exist; valid heads: 0..9"):
+        dgn.sample(state, jax.random.key(0), 5, head=10)
+
+
+def test_train_step_is_pure(digits):
+    batch = {"x": digits.x_train[:160], "y": digits.y_train[:160]}
+    state = dgn.init(jax.random.key(0), TINY, batch)
+    a = dgn.train_step(state, batch, jax.random.key(1))
+    chex.assert_trees_all_equal(a, dgn.train_step(state, batch, jax.random.key(1)))
+    assert set(a[1]) == {"loss", "mmd2_mean", "mmd2_max", "bandwidth"}
+
+
+def test_head_report_scores_heads_against_their_classes(trained, digits):
+    report = dgn.evaluate(trained.state, digits)
+    for key in ("head_accuracy", "head_accuracy_min", "head_diversity", "head_diversity_min", "data_frechet",
+                "classes_covered"):
+        assert np.isfinite(report[key]), key
+    assert 0 <= report["head_accuracy_min"] <= report["head_accuracy"] <= 1
+
+
+def test_one_head_is_a_moment_matching_network_on_unlabelled_data():
+    cfg = dgn.Config(latent_dim=2, hidden_dims=(16,), head_dims=(), samples_per_head=8, batch_size=8)
+    x = np.random.default_rng(0).normal(size=(32, 2)).astype(np.float32)
+    state = dgn.init(jax.random.key(0), cfg, {"x": x[:8]})  # num_heads 0 without labels: one head
+    assert state.config.num_heads == 1
+    state, metrics = dgn.train_step(state, {"x": x[:8]}, jax.random.key(1))
+    assert np.isfinite(float(metrics["loss"]))
+
+
+def test_several_heads_need_labels(digits):
+    with pytest.raises(ConfigError, match="num_heads=10 needs labels"):
+        dgn.init(jax.random.key(0), TINY, {"x": digits.x_train[:160]})
+    unlabelled = dataclasses.replace(digits, y_train=None, y_test=None, name="unlabelled")
+    with pytest.raises(ConfigError, match="needs a labelled data set .* use num_heads=1"):
+        dgn.resolve_config(TINY, unlabelled)
+    with pytest.raises(ConfigError, match="num_heads=4 but digits has 10 classes"):
+        dgn.resolve_config(dataclasses.replace(TINY, num_heads=4), digits)
+    assert dgn.resolve_config(dataclasses.replace(TINY, num_heads=0), digits).num_heads == 10
+    with pytest.raises(ConfigError, match="labels reach 9 but num_heads is 5"):
+        dgn.init(jax.random.key(0), dataclasses.replace(TINY, num_heads=5),
+                 {"x": digits.x_train[:160], "y": digits.y_train[:160]})
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"samples_per_head": 1}, "samples_per_head must be at least 2"),
+    ({"bandwidths": ()}, "bandwidths must be a non-empty list of positive numbers"),
+    ({"bandwidths": (0.5, -1.0)}, "bandwidths must be a non-empty list of positive numbers"),
+    ({"bandwidth_unit": "mean"}, "unknown bandwidth_unit 'mean'; valid choices: median, absolute"),
+    ({"architecture": "conv"}, "unknown architecture 'conv'; valid choices: mlp"),
+    ({"num_heads": -1}, "num_heads must be >= 0"),
+])
+def test_bad_dgn_configs(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        dgn.Config(**changes)
