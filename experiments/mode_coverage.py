@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     n_modes = len(dataset.modes)
     print(f"\n{args.dataset}: {args.trials} trials x {metrics.EVAL_SAMPLES} samples, {steps} steps each")
     print(f"{'':22s} {'modes (of ' + str(n_modes) + ')':>16s} {'high quality':>14s} {'reverse KL':>12s}")
-    print(f"{'genjax ' + (args.preset or args.model):22s} {mean['modes']:9.2f} ± {stderr['modes']:4.2f} "
+    label = f"genjax {args.model}" + (f" ({args.preset})" if args.preset else "")
+    print(f"{label:22s} {mean['modes']:9.2f} ± {stderr['modes']:4.2f} "
           f"{100 * mean['high_quality']:7.1f}% ± {100 * stderr['high_quality']:3.1f} "
           f"{mean['reverse_kl']:7.3f} ± {stderr['reverse_kl']:5.3f}")
     for name, (modes, hq, kl) in PACGAN_TABLE[args.dataset].items():

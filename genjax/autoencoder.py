@@ -163,6 +163,13 @@ def reconstruct(state: State, x: jax.Array) -> jax.Array:
     return decode(state, encode(state, x))
 
 
+@functools.partial(jax.jit, static_argnames="n")
+def interpolate(state: State, x_a: jax.Array, x_b: jax.Array, n: int) -> jax.Array:
+    """Decoded straight lines between the codes of ``x_a`` and ``x_b`` (each ``[B, *data_shape]``):
+    ``[B, n, *data_shape]``, from ``x_a``'s code (first) to ``x_b``'s (last)."""
+    return nets.interpolate(lambda x: encode(state, x), lambda z: decode(state, z), x_a, x_b, n)
+
+
 def evaluate(state: State, dataset: Dataset, full: bool = True) -> dict[str, float]:
     """Test reconstruction MSE and PSNR; with ``full``, also the linear probe and the PCA baseline."""
     return metrics.reconstruction_report(
@@ -171,7 +178,18 @@ def evaluate(state: State, dataset: Dataset, full: bool = True) -> dict[str, flo
 
 
 def write_figures(state: State, dataset: Dataset, workdir: Path) -> list[Path]:
-    """``reconstructions.png``: test originals (top) over their reconstructions (bottom)."""
+    """``reconstructions.png`` (test originals over their reconstructions) and, for images,
+    ``interpolations.png`` (a row per pair of test examples)."""
+    return write_coder_figures(reconstruct, interpolate, state, dataset, Path(workdir))
+
+
+def write_coder_figures(reconstruct_fn, interpolate_fn, state: State, dataset: Dataset, workdir: Path) -> list[Path]:
+    """The figures every encoder-decoder family writes: reconstructions and latent interpolations."""
     originals = dataset.x_test[:16]
-    recon = np.asarray(reconstruct(state, jnp.asarray(originals)))
-    return [plots.reconstructions(originals, recon, Path(workdir) / "reconstructions.png")]
+    written = [plots.reconstructions(originals, np.asarray(reconstruct_fn(state, jnp.asarray(originals))),
+                                     workdir / "reconstructions.png")]
+    if dataset.is_image:
+        lines = np.asarray(interpolate_fn(state, jnp.asarray(dataset.x_test[:8]), jnp.asarray(dataset.x_test[8:16]),
+                                          10))
+        written.append(plots.image_grid(lines.reshape(-1, *lines.shape[2:]), workdir / "interpolations.png", rows=8))
+    return written

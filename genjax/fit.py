@@ -95,7 +95,8 @@ def fit(
 ) -> FitResult:
     """Train ``family`` (a module such as ``genjax.autoencoder``, or its name) on ``dataset`` for ``steps`` steps.
 
-    With a ``workdir``: writes ``config.json``, ``metrics.jsonl`` (a record per call) and orbax
+    With a ``workdir``: writes ``config.json``, ``metrics.jsonl`` (a record per call; the same numbers as
+    TensorBoard events in ``tensorboard/`` when tensorboardX is installed) and orbax
     checkpoints every ``checkpoint_every`` steps and at the end; ``resume`` continues from the newest
     checkpoint (records past it are dropped); an existing run is refused unless ``resume`` or
     ``overwrite``. Every ``eval_every`` steps, ``family.evaluate(state, dataset, full=False)`` is
@@ -114,7 +115,7 @@ def fit(
     state = family.init(init_key, config, {name: a[: family.batch_rows(config)] for name, a in data.items()})
 
     history: list[dict] = []
-    checkpointer = None
+    checkpointer = events = None
     if workdir is not None:
         workdir = Path(workdir)
         description = rundir.describe(family, config, dataset.name, dataset.data_shape, seed)
@@ -125,15 +126,18 @@ def fit(
                 state = checkpointer.restore(state)
             history = rundir.read_metrics(workdir, int(state.step))
             rundir.write_metrics(workdir, history)
+        events = rundir.event_writer(workdir)
     try:
-        return _loop(family, state, data, dataset, train_key, history, checkpointer, workdir,
+        return _loop(family, state, data, dataset, train_key, history, checkpointer, events, workdir,
                      steps, steps_per_call, eval_every, checkpoint_every, progress)
     finally:
         if checkpointer is not None:
             checkpointer.close()
+        if events is not None:
+            events.close()
 
 
-def _loop(family, state, data, dataset, train_key, history, checkpointer, workdir,
+def _loop(family, state, data, dataset, train_key, history, checkpointer, events, workdir,
           steps, steps_per_call, eval_every, checkpoint_every, progress) -> FitResult:
     start_time = time.perf_counter()
     compiled: dict[int, Callable] = {}
@@ -167,6 +171,8 @@ def _loop(family, state, data, dataset, train_key, history, checkpointer, workdi
         history.append(record)
         if workdir is not None:
             rundir.append_metrics(workdir, record)
+            if events is not None:
+                rundir.log_events(events, record)
             if checkpoint_every and step % checkpoint_every == 0:
                 checkpointer.save(state)
         bar.update(length)

@@ -147,14 +147,78 @@ def class_histogram(predicted: np.ndarray, num_classes: int) -> dict[str, float]
             "largest_class_fraction": float(counts.max() / len(predicted))}
 
 
+def kernel_inception_distance(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 1000,
+                              seed: int = 0) -> float:
+    """KID (Binkowski et al. 2018): the unbiased MMD^2 between features ``a`` ``[N, D]`` and ``b`` ``[M, D]``
+    under the polynomial kernel k(x, y) = (x.y / D + 1)^3, averaged over ``subsets`` random subsets of
+    ``min(subset_size, N, M)`` rows of each (drawn without replacement, ``seed``)."""
+    rng = np.random.default_rng(seed)
+    size = min(subset_size, len(a), len(b))
+    dim = a.shape[1]
+    estimates = []
+    for _ in range(subsets):
+        x = a[rng.choice(len(a), size, replace=False)].astype(np.float64)
+        y = b[rng.choice(len(b), size, replace=False)].astype(np.float64)
+        k_xx, k_yy, k_xy = ((u @ v.T / dim + 1.0) ** 3 for u, v in ((x, x), (y, y), (x, y)))
+        off = size * (size - 1)
+        estimates.append((k_xx.sum() - np.trace(k_xx)) / off + (k_yy.sum() - np.trace(k_yy)) / off
+                         - 2.0 * k_xy.mean())
+    return float(np.mean(estimates))
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    d2 = np.sum(a**2, 1)[:, None] + np.sum(b**2, 1)[None, :] - 2.0 * a @ b.T
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+def _knn_radii(x: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each row of ``x`` to its k-th nearest other row."""
+    return np.sort(_distances(x, x), axis=1)[:, k]  # column 0 is the row itself
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) with k-nearest-neighbour manifolds.
+
+    precision: the fraction of ``fake`` rows inside some real row's k-NN ball; recall: the fraction of
+    ``real`` rows inside some fake row's k-NN ball. Both in [0, 1].
+    """
+    cross = _distances(real, fake)  # [N_real, N_fake]
+    precision = np.mean((cross <= _knn_radii(real, k)[:, None]).any(axis=0))
+    recall = np.mean((cross <= _knn_radii(fake, k)[None, :]).any(axis=1))
+    return {"precision": float(precision), "recall": float(recall)}
+
+
+def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
+    """Density and coverage (Naeem et al. 2020) on the real rows' k-NN balls.
+
+    density: mean over fake rows of (number of real balls containing it) / k (about 1 when the two
+    sets match; above 1 when samples crowd dense regions); coverage: the fraction of real rows whose
+    ball contains at least one fake row, in [0, 1].
+    """
+    inside = _distances(real, fake) <= _knn_radii(real, k)[:, None]  # [N_real, N_fake]
+    return {"density": float(inside.sum(axis=0).mean() / k), "coverage": float(inside.any(axis=1).mean())}
+
+
+FEATURE_MEASURES = ("frechet", "kid", "precision", "recall", "density", "coverage")
+
+
+def feature_measures(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+    """Every distribution measure between reference features and candidate features ``[N, D]``."""
+    return {"frechet": frechet_distance(candidate, reference), "kid": kernel_inception_distance(candidate, reference),
+            **precision_recall(reference, candidate), **density_coverage(reference, candidate)}
+
+
 def sample_report(samples: np.ndarray, dataset: Dataset, full: bool = True) -> dict[str, float | None]:
     """Sample-quality measures that fit the data set.
 
     Always: ``data_frechet``, the Frechet distance between samples and the test split in data space
     (flattened), beside ``data_frechet_floor``, the same between the train and the test split.
     Mixtures with known modes: :func:`mode_coverage` (``modes``, ``high_quality``, ``reverse_kl``).
-    Labelled data, with ``full``: a logistic regression on raw training examples labels the samples
-    (``classifier_accuracy`` is its test accuracy) for :func:`class_histogram`.
+    Labelled data, with ``full``: on the features of :func:`genjax.features.feature_net`, the first
+    ``len(x_train)`` samples against the test split: :data:`FEATURE_MEASURES`, each beside its
+    ``_floor`` (the training split against the test split: what real data score), and the samples'
+    :func:`class_histogram` by that classifier (``classifier_accuracy`` is its test accuracy).
     """
     flat = samples.reshape(len(samples), -1)
     test = dataset.x_test.reshape(len(dataset.x_test), -1)
@@ -165,8 +229,14 @@ def sample_report(samples: np.ndarray, dataset: Dataset, full: bool = True) -> d
     }
     if dataset.modes is not None:
         report.update(mode_coverage(flat, dataset.modes, dataset.mode_std))
-    elif full and dataset.y_train is not None:
-        classifier, accuracy = pixel_classifier(dataset)
-        report.update(class_histogram(classifier.predict(flat), dataset.num_classes))
-        report["classifier_accuracy"] = accuracy
+    elif full and dataset.y_train is not None and dataset.is_image:
+        from genjax import features
+
+        net = features.feature_net(dataset)
+        reference = net.features(dataset.x_test)
+        candidates = samples[: len(dataset.x_train)]
+        report.update(feature_measures(reference, net.features(candidates)))
+        report.update({f"{k}_floor": v for k, v in feature_measures(reference, net.features(dataset.x_train)).items()})
+        report.update(class_histogram(net.predict(candidates), dataset.num_classes))
+        report["classifier_accuracy"] = net.test_accuracy
     return report

@@ -95,3 +95,23 @@ def scatter(samples: np.ndarray, path: Path, reference: np.ndarray | None = None
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def code_views(panels: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
+    """One panel per model: codes ``[N, L]`` projected on their first two principal axes (the codes
+    themselves when L = 2), points coloured by their class labels ``[N]``."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
+    for ax, (name, (codes, labels)) in zip(axes[0], panels.items()):
+        centred = codes - codes.mean(0)
+        if codes.shape[1] > 2:
+            _, _, axes_t = np.linalg.svd(centred, full_matrices=False)
+            centred = centred @ axes_t[:2].T
+        points = ax.scatter(centred[:, 0], centred[:, 1], c=labels, cmap="tab10", s=6, vmin=-0.5, vmax=9.5)
+        ax.set_title(f"{name} (L={codes.shape[1]})", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(points, ax=axes[0].tolist(), ticks=range(10), fraction=0.02, label="class")
+    fig.suptitle("test-split codes on their first two principal axes", fontsize=9)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path

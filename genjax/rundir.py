@@ -23,6 +23,7 @@ from genjax.state import State
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINTS = "checkpoints"
+EVENTS = "tensorboard"  # TensorBoard event files (with the optional "tensorboard" extra)
 OWN_FILES = (CONFIG_FILE, METRICS_FILE, "eval.json", "samples.png", "reconstructions.png", "interpolations.png",
              "loss_curve.png")
 
@@ -70,6 +71,7 @@ def prepare(workdir: Path, description: dict, resume: bool, overwrite: bool) -> 
             for name in OWN_FILES:
                 (workdir / name).unlink(missing_ok=True)
             shutil.rmtree(workdir / CHECKPOINTS, ignore_errors=True)
+            shutil.rmtree(workdir / EVENTS, ignore_errors=True)
         (workdir / CONFIG_FILE).write_text(json.dumps(description, indent=2) + "\n")
     except OSError as exc:
         raise RunError(f"cannot write to {workdir}: {exc.strerror or exc}") from None
@@ -108,7 +110,7 @@ def load_run(workdir: str | Path, step: int | None = None) -> tuple[ModuleType, 
     try:
         if checkpointer.latest_step() is None:
             raise RunError(f"{workdir} holds no checkpoint yet")
-        example = {"x": jnp.full((1, *data_shape), 0.5, jnp.float32)}
+        example = {"x": jnp.full((1, *data_shape), 0.5, jnp.float32), "y": jnp.zeros((1,), jnp.int32)}
         like = family.init(jax.random.key(0), config, example)
         try:
             state = checkpointer.restore(like, step)
@@ -117,3 +119,21 @@ def load_run(workdir: str | Path, step: int | None = None) -> tuple[ModuleType, 
     finally:
         checkpointer.close()
     return family, config, state
+
+
+def event_writer(workdir: Path):
+    """A TensorBoard writer into ``workdir/tensorboard``, or None without tensorboardX (the optional
+    ``tensorboard`` extra: ``pip install -e ".[tensorboard]"``)."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(Path(workdir) / EVENTS), flush_secs=10)
+
+
+def log_events(writer, record: dict) -> None:
+    """Every number of a ``metrics.jsonl`` record as a TensorBoard scalar at its step (``eval_*`` under ``eval/``)."""
+    for key, value in record.items():
+        if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            tag = f"eval/{key.removeprefix('eval_')}" if key.startswith("eval_") else f"train/{key}"
+            writer.add_scalar(tag, value, record["step"])

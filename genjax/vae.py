@@ -208,13 +208,9 @@ def evaluate(state: State, dataset: Dataset, full: bool = True) -> dict[str, flo
 def write_figures(state: State, dataset: Dataset, workdir: Path) -> list[Path]:
     """``reconstructions.png``, ``samples.png`` (from the prior) and, for images, ``interpolations.png``."""
     workdir = Path(workdir)
-    originals = dataset.x_test[:16]
-    written = [plots.reconstructions(originals, np.asarray(reconstruct(state, jnp.asarray(originals))),
-                                     workdir / "reconstructions.png")]
-    if not dataset.is_image:
-        samples = np.asarray(sample(state, jax.random.key(1), metrics.EVAL_SAMPLES))
-        return written + [plots.scatter(samples, workdir / "samples.png", dataset.x_test, dataset.modes)]
-    written.append(plots.image_grid(np.asarray(sample(state, jax.random.key(1), 64)), workdir / "samples.png", rows=8))
-    lines = np.asarray(interpolate(state, jnp.asarray(dataset.x_test[:8]), jnp.asarray(dataset.x_test[8:16]), 10))
-    written.append(plots.image_grid(lines.reshape(-1, *lines.shape[2:]), workdir / "interpolations.png", rows=8))
-    return written
+    written = autoencoder.write_coder_figures(reconstruct, interpolate, state, dataset, workdir)
+    if dataset.is_image:
+        samples = np.asarray(sample(state, jax.random.key(1), 64))
+        return written + [plots.image_grid(samples, workdir / "samples.png", rows=8)]
+    samples = np.asarray(sample(state, jax.random.key(1), metrics.EVAL_SAMPLES))
+    return written + [plots.scatter(samples, workdir / "samples.png", dataset.x_test, dataset.modes)]

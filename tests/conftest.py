@@ -1,9 +1,13 @@
-"""Test settings: 8 forced CPU devices (set before JAX starts), strict JAX, deterministic hypothesis."""
+"""Test settings: 8 forced CPU devices (set before JAX starts), strict JAX, deterministic hypothesis,
+and a private cache for the feature classifier (nothing written to the user's ~/.cache)."""
 import os
+import tempfile
 
 _FLAG = "--xla_force_host_platform_device_count=8"
 if _FLAG not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FLAG}".strip()
+
+os.environ["GENJAX_CACHE"] = tempfile.mkdtemp(prefix="genjax-test-cache-")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

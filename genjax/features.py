@@ -1,0 +1,173 @@
+"""A small classifier that genjax trains on a labelled data set and caches, for features of samples.
+
+No pretrained weights can be downloaded, so the sample-quality metrics (Frechet distance, KID,
+precision/recall, density/coverage, class histograms) use the penultimate layer of an MLP classifier
+trained on the data set's own training split: ``[N, *data_shape] -> [N, width]`` features (ReLU units)
+and class logits. It trains through ``genjax.fit`` like any family (Gaussian input noise, std 0.1,
+as augmentation) and is cached on disk under ``$GENJAX_CACHE`` (default ``~/.cache/genjax``), keyed by
+a hash of the training data and the config, so every evaluation of one data set shares one classifier.
+On digits it reaches 97.5% or more test accuracy (``FeatureNet.test_accuracy``; measured in the tests).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import serialization
+
+from genjax import config as cfg_lib
+from genjax import metrics, nets, optim
+from genjax.data import Dataset
+from genjax.errors import ConfigError
+from genjax.state import State
+
+DEFAULT_STEPS = 3000
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Feature classifier hyperparameters."""
+
+    hidden_dims: tuple[int, ...] = (256, 128)  # MLP widths; the last is the feature size
+    num_classes: int = 10
+    noise_level: float = 0.1  # Gaussian input noise while training (augmentation)
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    architecture: str = "mlp"
+    schedule: str = "cosine"
+    decay_steps: int = 0
+    warmup_steps: int = 0
+
+    def __post_init__(self):
+        cfg_lib.require_types(self)
+        cfg_lib.require_positive(self, "num_classes", "batch_size", "learning_rate")
+        cfg_lib.require_widths(self, "hidden_dims")
+
+
+class Classifier(nn.Module):
+    """``[N, *data_shape] -> ([N, num_classes] logits, [N, hidden_dims[-1]] features)``."""
+
+    hidden_dims: tuple[int, ...]
+    num_classes: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        h = x.reshape(x.shape[0], -1)
+        for width in self.hidden_dims:
+            h = nn.relu(nn.Dense(width)(h))
+        return nn.Dense(self.num_classes)(h), h
+
+
+@functools.cache
+def _optimizer(cfg: Config) -> optax.GradientTransformation:
+    return optim.adam(cfg, cfg.learning_rate, DEFAULT_STEPS)
+
+
+def batch_rows(cfg: Config) -> int:
+    return cfg.batch_size
+
+
+def init(key: jax.Array, cfg: Config, batch: dict) -> State:
+    data_shape = nets.check_batch("mlp", batch)
+    if "y" not in batch:
+        raise ConfigError("the feature classifier needs labels: batch['y']")
+    params = {"classifier": Classifier(cfg.hidden_dims, cfg.num_classes).init(key, jnp.asarray(batch["x"][:1]))}
+    return State(step=jnp.zeros((), jnp.int32), params=params, opt_state=_optimizer(cfg).init(params), extra={},
+                 config=cfg, data_shape=data_shape)
+
+
+@jax.jit
+def train_step(state: State, batch: dict, key: jax.Array) -> tuple[State, dict]:
+    """One Adam step of softmax cross-entropy on noisy inputs. Metrics: ``loss`` (nats), ``accuracy``."""
+    cfg = state.config
+    x = batch["x"] + cfg.noise_level * jax.random.normal(key, batch["x"].shape, batch["x"].dtype)
+    module = Classifier(cfg.hidden_dims, cfg.num_classes)
+
+    def loss_fn(params):
+        logits, _ = module.apply(params["classifier"], x)
+        loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]))
+        return loss, jnp.mean(jnp.argmax(logits, -1) == batch["y"])
+
+    (loss, accuracy), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = _optimizer(cfg).update(grads, state.opt_state, state.params)
+    return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                         opt_state=opt_state), {"loss": loss, "accuracy": accuracy}
+
+
+@jax.jit
+def _apply(state: State, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return Classifier(state.config.hidden_dims, state.config.num_classes).apply(state.params["classifier"], x)
+
+
+def evaluate(state: State, dataset: Dataset, full: bool = True) -> dict[str, float]:
+    logits = metrics.batched(lambda x: _apply(state, x)[0], dataset.x_test)
+    return {"test_accuracy": float(np.mean(logits.argmax(-1) == dataset.y_test))}
+
+
+@dataclasses.dataclass
+class FeatureNet:
+    """A trained feature classifier: ``features(x)`` ``[N, width]`` and ``predict(x)`` ``[N]`` class indices."""
+
+    state: State
+    test_accuracy: float
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        return metrics.batched(lambda v: _apply(self.state, v)[1], np.asarray(x, np.float32))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return metrics.batched(lambda v: _apply(self.state, v)[0], np.asarray(x, np.float32)).argmax(-1)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GENJAX_CACHE", Path.home() / ".cache" / "genjax"))
+
+
+def _fingerprint(dataset: Dataset, cfg: Config, steps: int) -> str:
+    digest = hashlib.sha256()
+    for array in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(repr((cfg, steps)).encode())
+    return digest.hexdigest()[:16]
+
+
+_LOADED: dict[str, FeatureNet] = {}
+
+
+def feature_net(dataset: Dataset, steps: int = DEFAULT_STEPS) -> FeatureNet:
+    """The data set's feature classifier: from memory, from the disk cache, or trained now (seed 0) and cached."""
+    if dataset.y_train is None:
+        raise ConfigError(f"{dataset.name} has no labels, so genjax cannot train a feature classifier for it")
+    cfg = Config(num_classes=dataset.num_classes)
+    key = _fingerprint(dataset, cfg, steps)
+    if key in _LOADED:
+        return _LOADED[key]
+    path = cache_dir() / f"classifier-{dataset.name}-{key}"
+    template = init(jax.random.key(0), cfg, {"x": dataset.x_train[:1], "y": dataset.y_train[:1]})
+    try:
+        state = template.replace(params=serialization.from_bytes(template.params, (path / "params.msgpack").read_bytes()))
+        accuracy = json.loads((path / "info.json").read_text())["test_accuracy"]
+    except (OSError, ValueError, KeyError):
+        from genjax.fit import fit
+
+        state = fit(sys.modules[__name__], cfg, dataset, steps=steps, progress=False,
+                    steps_per_call=500, eval_every=0, checkpoint_every=0).state
+        accuracy = evaluate(state, dataset)["test_accuracy"]
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "params.msgpack").write_bytes(serialization.to_bytes(state.params))
+            (path / "info.json").write_text(json.dumps({"test_accuracy": accuracy, "steps": steps,
+                                                        "config": cfg_lib.to_dict(cfg)}) + "\n")
+        except OSError:
+            pass  # an unwritable cache only costs retraining next time
+    _LOADED[key] = FeatureNet(state, accuracy)
+    return _LOADED[key]
