@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Callable
 
-from genjax.errors import GenjaxError, TrainingDiverged
+from genjax.errors import GenjaxError, Interrupted, TrainingDiverged
 
 EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
 
@@ -18,7 +18,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def run_main(main: Callable[[], None], prog: str) -> int:
-    """Run ``main``; map genjax errors to one stderr line and exit 2, divergence to exit 3."""
+    """Run ``main``; map genjax errors to one stderr line and exit 2, divergence to exit 3, and a
+    SIGINT/SIGTERM stop (after a checkpoint) to 128 + the signal number."""
     try:
         main()
     except GenjaxError as exc:
@@ -27,4 +28,7 @@ def run_main(main: Callable[[], None], prog: str) -> int:
     except TrainingDiverged as exc:
         print(f"{prog}: {exc}; the last good checkpoint is kept", file=sys.stderr)
         return EXIT_DIVERGED
+    except Interrupted as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     return EXIT_OK

@@ -35,6 +35,7 @@ def parser() -> Parser:
     p.add_argument("--eval-every", type=int, default=1000, help="held-out evaluation interval in steps (0: off)")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="checkpoint interval in steps (0: only at end)")
     p.add_argument("--keep", type=int, default=3, help="checkpoints to keep")
+    p.add_argument("--devices", type=int, help="train data-parallel on this many devices (default: one)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     result = fit(family, config, dataset, steps=args.steps, seed=args.seed, workdir=args.workdir,
                  steps_per_call=args.steps_per_call, eval_every=args.eval_every,
                  checkpoint_every=args.checkpoint_every, keep=args.keep, resume=args.resume,
-                 overwrite=args.overwrite, progress=not args.no_progress)
+                 overwrite=args.overwrite, progress=not args.no_progress, devices=args.devices)
     report = family.evaluate(result.state, dataset, full=True)
     report.update(steps=int(result.state.step), train_seconds=round(result.train_seconds, 3),
                   compile_seconds=round(result.compile_seconds, 3),

@@ -23,3 +23,15 @@ class TrainingDiverged(Exception):
     def __init__(self, step: int, loss: float):
         self.step, self.loss = step, loss
         super().__init__(f"training diverged: loss is {loss} at step {step}")
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped training after the current call; the state was checkpointed
+    (scripts exit with code 128 + the signal number: 130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, step: int, signum: int, saved: bool):
+        import signal
+
+        self.step, self.signum = step, signum
+        where = "checkpoint saved; continue with --resume" if saved else "no workdir, so nothing was saved"
+        super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; {where}")

@@ -9,6 +9,8 @@ randomness derive from the seed and the step alone, a resumed run equals an unin
 from __future__ import annotations
 
 import dataclasses
+import signal
+import threading
 import time
 from pathlib import Path
 from types import ModuleType
@@ -19,10 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from genjax import families, optim, rundir
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from genjax import families, optim, parallel, rundir
 from genjax.checkpoint import Checkpointer
 from genjax.data import Dataset
-from genjax.errors import ConfigError, TrainingDiverged
+from genjax.errors import ConfigError, Interrupted, TrainingDiverged
 from genjax.state import State
 
 
@@ -37,12 +41,15 @@ class FitResult:
     steps_per_second: float  # median over the calls of this session (compilation excluded)
 
 
-def fused_steps(train_step: Callable, batch_rows: int, length: int) -> Callable:
+def scan_steps(train_step: Callable, batch_rows: int, length: int, mesh: Mesh | None = None) -> Callable:
     """``(state, data, key) -> (state, metrics [length])``: ``length`` train steps under one ``lax.scan``.
 
     ``data`` is a dict of device arrays with a shared leading axis (the training split); each step
     draws ``batch_rows`` uniform indices and its own step key from ``fold_in(key, state.step)``.
+    With a ``mesh``, each batch is split along its rows over the mesh's ``data`` axis (data parallelism:
+    XLA partitions the step and sums the gradients across devices). Not jitted: see :func:`fused_steps`.
     """
+    batch_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec(parallel.DATA_AXIS))
 
     def run(state: State, data: dict, key: jax.Array) -> tuple[State, dict]:
         n = data["x"].shape[0]
@@ -50,11 +57,46 @@ def fused_steps(train_step: Callable, batch_rows: int, length: int) -> Callable:
         def body(state, _):
             k_batch, k_step = jax.random.split(jax.random.fold_in(key, state.step))
             index = jax.random.randint(k_batch, (batch_rows,), 0, n)
-            return train_step(state, {name: jnp.take(a, index, axis=0) for name, a in data.items()}, k_step)
+            batch = {name: jnp.take(a, index, axis=0) for name, a in data.items()}
+            if batch_sharding is not None:
+                batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+            return train_step(state, batch, k_step)
 
         return jax.lax.scan(body, state, length=length)
 
-    return jax.jit(run, donate_argnums=0)
+    return run
+
+
+def fused_steps(train_step: Callable, batch_rows: int, length: int, mesh: Mesh | None = None) -> Callable:
+    """:func:`scan_steps` jitted with the state donated."""
+    return jax.jit(scan_steps(train_step, batch_rows, length, mesh), donate_argnums=0)
+
+
+class StopRequests:
+    """While active (in the main thread), SIGINT and SIGTERM set ``signum`` instead of killing the
+    process, so the loop can finish its call and checkpoint; a second signal stops at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # asked twice: give up on the clean stop
+            self.__exit__()
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> "StopRequests":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous = {}
 
 
 def resolve_config(family: ModuleType, config: Any, dataset: Dataset, steps: int) -> Any:
@@ -92,6 +134,7 @@ def fit(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    devices: int | None = None,
 ) -> FitResult:
     """Train ``family`` (a module such as ``genjax.autoencoder``, or its name) on ``dataset`` for ``steps`` steps.
 
@@ -101,18 +144,21 @@ def fit(
     checkpoint (records past it are dropped); an existing run is refused unless ``resume`` or
     ``overwrite``. Every ``eval_every`` steps, ``family.evaluate(state, dataset, full=False)`` is
     logged with an ``eval_`` prefix. The config is first completed by :func:`resolve_config`
-    (``config.json`` records the values it ran with). A non-finite loss
+    (``config.json`` records the values it ran with). ``devices`` N > 1 trains data-parallel on the
+    first N devices (:func:`genjax.parallel.data_mesh`): state and data replicated, each batch split by
+    rows. A non-finite loss
     raises :class:`TrainingDiverged` naming the step; the checkpoints already saved are left as
-    they were.
+    they were. SIGINT or SIGTERM (in the main thread) lets the current call finish, checkpoints the
+    state and raises :class:`genjax.errors.Interrupted`; a second signal stops at once.
     """
     family = families.get(family) if isinstance(family, str) else family
     config = resolve_config(family, config, dataset, steps)
-    _validate(family.batch_rows(config), dataset, steps, steps_per_call, eval_every, checkpoint_every)
-    data = {"x": jax.device_put(dataset.x_train)}
-    if dataset.y_train is not None:
-        data["y"] = jax.device_put(dataset.y_train)
+    rows = family.batch_rows(config)
+    _validate(rows, dataset, steps, steps_per_call, eval_every, checkpoint_every)
+    mesh = parallel.data_mesh(devices, rows) if devices else None
+    data = parallel.replicate(parallel.training_arrays(dataset), mesh)
     init_key, train_key = jax.random.split(jax.random.key(seed))
-    state = family.init(init_key, config, {name: a[: family.batch_rows(config)] for name, a in data.items()})
+    state = parallel.replicate(family.init(init_key, config, {name: a[:rows] for name, a in data.items()}), mesh)
 
     history: list[dict] = []
     checkpointer = events = None
@@ -123,13 +169,14 @@ def fit(
         checkpointer = Checkpointer(workdir / rundir.CHECKPOINTS, keep)
         if resume:  # records past the restored step (or all, if nothing was saved yet) are dropped
             if checkpointer.latest_step() is not None:
-                state = checkpointer.restore(state)
+                state = parallel.replicate(checkpointer.restore(state), mesh)
             history = rundir.read_metrics(workdir, int(state.step))
             rundir.write_metrics(workdir, history)
         events = rundir.event_writer(workdir)
     try:
-        return _loop(family, state, data, dataset, train_key, history, checkpointer, events, workdir,
-                     steps, steps_per_call, eval_every, checkpoint_every, progress)
+        with StopRequests() as stop:
+            return _loop(family, state, data, dataset, train_key, history, checkpointer, events, workdir,
+                         steps, steps_per_call, eval_every, checkpoint_every, progress, mesh, stop)
     finally:
         if checkpointer is not None:
             checkpointer.close()
@@ -138,7 +185,7 @@ def fit(
 
 
 def _loop(family, state, data, dataset, train_key, history, checkpointer, events, workdir,
-          steps, steps_per_call, eval_every, checkpoint_every, progress) -> FitResult:
+          steps, steps_per_call, eval_every, checkpoint_every, progress, mesh, stop) -> FitResult:
     start_time = time.perf_counter()
     compiled: dict[int, Callable] = {}
     compile_seconds = 0.0
@@ -150,7 +197,7 @@ def _loop(family, state, data, dataset, train_key, history, checkpointer, events
         length = min(steps_per_call - step % steps_per_call, steps - step)
         if length not in compiled:
             t0 = time.perf_counter()
-            fn = fused_steps(family.train_step, family.batch_rows(state.config), length)
+            fn = fused_steps(family.train_step, family.batch_rows(state.config), length, mesh)
             compiled[length] = fn.lower(state, data, train_key).compile()
             compile_seconds += time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -177,6 +224,11 @@ def _loop(family, state, data, dataset, train_key, history, checkpointer, events
                 checkpointer.save(state)
         bar.update(length)
         bar.set_postfix(loss=f"{record['loss']:.4g}", steps_s=f"{record['steps_per_sec']:.0f}")
+        if stop.signum is not None:
+            bar.close()
+            if checkpointer is not None:
+                checkpointer.save(state)
+            raise Interrupted(step, stop.signum, saved=checkpointer is not None)
     bar.close()
     if checkpointer is not None:
         checkpointer.save(state)

@@ -186,8 +186,12 @@ def _fake_labels(cfg: Config, y_real):
     return y_real if cfg.num_classes else None
 
 
-def _discriminator_update(state: State, carry, inputs):
-    """One discriminator Adam step on one real batch; ``carry`` = (d_params, d_opt, d_stats)."""
+def discriminator_update(state: State, carry, inputs):
+    """One discriminator Adam step on one real batch against the state's generator.
+
+    ``carry`` = (d_params, d_opt, d_stats); ``inputs`` = (x_real ``[batch_size, *data_shape]``, labels
+    ``[batch_size]`` or an empty array, key). Returns the new carry and this update's metrics.
+    """
     cfg = state.config
     d_params, d_opt, d_stats = carry
     x_real, y_real, key = inputs
@@ -240,30 +244,40 @@ def train_step(state: State, batch: dict, key: jax.Array) -> tuple[State, dict]:
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(cfg.n_critic))
     carry = (state.params["discriminator"], state.opt_state["discriminator"], state.extra["d_stats"])
     (d_params, d_opt, d_stats), d_metrics = jax.lax.scan(
-        lambda c, inputs: _discriminator_update(state, c, inputs), carry, (x, y, keys)
+        lambda c, inputs: discriminator_update(state, c, inputs), carry, (x, y, keys)
     )
 
+    state = state.replace(params={**state.params, "discriminator": d_params},
+                          opt_state={**state.opt_state, "discriminator": d_opt},
+                          extra={**state.extra, "d_stats": d_stats})
+    state, g_loss = generator_update(state, _fake_labels(cfg, y[-1]), jax.random.fold_in(key, cfg.n_critic))
+    d_means = {k: jnp.mean(v) for k, v in d_metrics.items()}
+    return state.replace(step=state.step + 1), {**d_means, "g_loss": g_loss, "loss": d_means["d_loss"] + g_loss}
+
+
+def generator_update(state: State, y: jax.Array | None, key: jax.Array) -> tuple[State, jax.Array]:
+    """One generator Adam step against the state's discriminator, then the EMA; returns (state, g_loss).
+
+    ``y`` ``[batch_size]``: labels of the generated batch (class-conditional models), else None.
+    The step count is left alone (``train_step`` advances it once per whole step).
+    """
+    cfg = state.config
     _, g_loss_fn = losses.GAN_LOSSES[cfg.loss]
-    y_g = _fake_labels(cfg, y[-1])
-    z = jax.random.normal(jax.random.fold_in(key, cfg.n_critic), (cfg.batch_size, cfg.latent_dim))
+    z = jax.random.normal(key, (cfg.batch_size, cfg.latent_dim))
+    d_params, d_stats = state.params["discriminator"], state.extra["d_stats"]
 
     def loss_fn(g_params):
-        fake, g_stats = _generate(state, g_params, z, y_g, train=True)
-        scores, _ = _critic(state, d_params, d_stats, pack(fake, cfg.pack), y_g, update_stats=False)
+        fake, g_stats = _generate(state, g_params, z, y, train=True)
+        scores, _ = _critic(state, d_params, d_stats, pack(fake, cfg.pack), y, update_stats=False)
         return g_loss_fn(scores), g_stats
 
     (g_loss, g_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params["generator"])
     updates, g_opt = _optimizers(cfg)[0].update(grads, state.opt_state["generator"], state.params["generator"])
     g_params = optax.apply_updates(state.params["generator"], updates)
     ema = optax.incremental_update(g_params, state.extra["g_ema"], 1.0 - cfg.ema_decay)
-    new_state = state.replace(
-        step=state.step + 1,
-        params={"generator": g_params, "discriminator": d_params},
-        opt_state={"generator": g_opt, "discriminator": d_opt},
-        extra={"g_ema": ema, "g_stats": g_stats, "d_stats": d_stats},
-    )
-    d_means = {k: jnp.mean(v) for k, v in d_metrics.items()}
-    return new_state, {**d_means, "g_loss": g_loss, "loss": d_means["d_loss"] + g_loss}
+    return state.replace(params={**state.params, "generator": g_params},
+                         opt_state={**state.opt_state, "generator": g_opt},
+                         extra={**state.extra, "g_ema": ema, "g_stats": g_stats}), g_loss
 
 
 @functools.partial(jax.jit, static_argnames=("n", "use_ema"))

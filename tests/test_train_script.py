@@ -5,11 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from experiments import train
 from experiments.cli import run_main
-from genjax.errors import TrainingDiverged
+from genjax.errors import ConfigError, TrainingDiverged
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "200", "--steps-per-call", "50", "--eval-every", "100", "--checkpoint-every", "100",
@@ -97,3 +100,62 @@ def test_readme_commands_are_what_ci_runs():
     blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
     test_command = next(b for b in blocks if "pytest" in b).strip()
     assert test_command in ci.splitlines()
+
+
+BAD_FILES = {
+    "nan.npz": lambda p: np.savez(p, x=np.full((20, 4), np.nan, np.float32)),
+    "empty.npy": lambda p: np.save(p, np.zeros((0, 4), np.float32)),
+    "corrupt.npz": lambda p: p.write_bytes(b"not a zip file at all"),
+    "labels.npz": lambda p: np.savez(p, x=np.zeros((20, 4), np.float32), y=np.zeros(19, np.int32)),
+}
+
+
+@pytest.mark.parametrize("name,message", [
+    ("nan.npz", "nan or inf"),
+    ("empty.npy", "empty"),
+    ("corrupt.npz", "cannot read"),
+    ("labels.npz", "labels"),
+])
+def test_bad_data_files_exit_2_and_leave_nothing(tmp_path, capsys, name, message):
+    path = tmp_path / name
+    BAD_FILES[name](path)
+    code = run(["--workdir", str(tmp_path / "w"), "--dataset", str(path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err.lower() and err.count("\n") == 1, err
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--set", "latent_dim=abc"], "config field latent_dim expects an integer, got 'abc'"),
+    (["--set", "learning_rate=0"], "learning_rate must be > 0"),
+    (["--set", "learning_rate=-1e-3"], "learning_rate must be > 0"),
+    (["--set", "batch_size=-4"], "batch_size must be > 0"),
+    (["--model", "gan", "--set", "loss=wasserstein"], "unknown loss 'wasserstein'; valid choices: minimax"),
+    (["--model", "dgn", "--dataset", "ring", "--set", "num_heads=3"], "num_heads=3 but ring has 8 classes"),
+    (["--model", "vae", "--set", "beta=-1"], "beta must be >= 0"),
+    (["--devices", "99"], "devices must be between 1 and the 8 available, got 99"),
+    (["--dataset", "spiral"], "no data set named 'spiral'"),
+])
+def test_more_bad_usage(tmp_path, capsys, argv, message):
+    code = run(["--workdir", str(tmp_path / "w"), "--no-progress", "--steps", "10", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "w" / "checkpoints").exists()
+
+
+def test_unwritable_workdir_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert run(["--workdir", str(blocker / "run"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write to" in err and err.count("\n") == 1
+    assert blocker.read_text() == "not a directory"
+
+
+@given(field=st.sampled_from(["latent_dim", "batch_size", "learning_rate"]),
+       value=st.one_of(st.integers(max_value=0), st.floats(max_value=0.0, allow_nan=False)))
+def test_nonpositive_sizes_and_rates_are_refused(field, value):
+    from genjax import autoencoder, config
+
+    with pytest.raises(ConfigError, match=f"{field} (must be > 0|expects)"):
+        config.override(autoencoder.Config(), [f"{field}={value}"])

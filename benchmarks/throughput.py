@@ -1,0 +1,237 @@
+"""Jit throughput of genjax's training steps, against PyTorch and the naive JAX pattern, in one run.
+
+    python -m benchmarks.throughput --json benchmarks/results-cpu.json          # about 10 minutes on 2 cores
+    python -m benchmarks.throughput --quick                                    # about 2 minutes
+
+For each configuration: compile time, steps/s and examples/s of genjax's fused loop (the
+``genjax.fit`` path: data on the device, ``steps_per_call`` steps under one ``lax.scan``, donated
+state), FLOP per step from XLA's cost analysis of one compiled ``train_step``, the achieved FLOP/s
+and its fraction of this machine's float32 matmul peak, measured in the same run. Peers in the same
+run: PyTorch eager and ``torch.compile`` (``benchmarks/torch_reference.py``, if torch is installed),
+the naive JAX GAN loop (two separately jitted updates per step, batches indexed on the host and
+sent every step, keys split on the host), and S seeds in one vmapped program against S sequential
+runs. Every timing is the median over repeated blocks; ratios compare numbers from this run only.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genjax import autoencoder, data, dgn, gan, parallel, vae
+from genjax.fit import fused_steps, resolve_config
+
+SMALL_GAN = gan.Config(hidden_dims=(64, 64), d_hidden_dims=(64, 64), batch_size=64)
+LARGE_GAN = gan.Config(hidden_dims=(1024, 1024), d_hidden_dims=(1024, 1024), batch_size=512)
+CONFIGS = {  # name -> (family, config, steps per timed call)
+    "autoencoder (default)": (autoencoder, autoencoder.Config(), 500),
+    "vae (default)": (vae, vae.Config(), 500),
+    "gan (default)": (gan, gan.Config(), 500),
+    "dgn (default, 10 heads)": (dgn, dgn.Config(), 50),
+    "gan small (64, batch 64)": (gan, SMALL_GAN, 500),
+    "gan large (1024, batch 512)": (gan, LARGE_GAN, 10),
+}
+
+
+def flops_of(compiled) -> float:
+    """FLOP counted by XLA's cost analysis of a compiled function (0 when unavailable)."""
+    cost = compiled.cost_analysis()
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0] if cost else {}
+    return float((cost or {}).get("flops", 0.0))
+
+
+def median_rate(run, units: int, repeats: int) -> float:
+    """Median of ``units / seconds`` over ``repeats`` calls of ``run`` (which must block until done)."""
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        rates.append(units / (time.perf_counter() - t0))
+    return float(np.median(rates))
+
+
+def matmul_peak(sizes: tuple[int, ...] = (1024, 2048, 4096), repeats: int = 10) -> float:
+    """float32 FLOP/s of jitted square matmuls: the best median over ``sizes``, this machine's practical peak."""
+    best = 0.0
+    matmul = jax.jit(jnp.matmul)
+    for n in sizes:
+        a = jax.random.normal(jax.random.key(0), (n, n))
+        b = jax.random.normal(jax.random.key(1), (n, n))
+        matmul(a, b).block_until_ready()
+        best = max(best, median_rate(lambda: matmul(a, b).block_until_ready(), 2 * n**3, repeats))
+    return best
+
+
+def architecture(cfg) -> dict:
+    keys = ("latent_dim", "hidden_dims", "d_hidden_dims", "head_dims", "num_heads", "batch_size", "n_critic",
+            "pack", "loss", "architecture", "samples_per_head")
+    return {k: getattr(cfg, k) for k in keys if hasattr(cfg, k)}
+
+
+def measure_genjax(family, cfg, ds: data.Dataset, length: int, repeats: int) -> dict:
+    cfg = resolve_config(family, cfg, ds, 10**6)
+    rows = family.batch_rows(cfg)
+    arrays = jax.device_put(parallel.training_arrays(ds))
+    state = family.init(jax.random.key(0), cfg, {k: v[:rows] for k, v in arrays.items()})
+    key = jax.random.key(1)
+    t0 = time.perf_counter()
+    fused = fused_steps(family.train_step, rows, length).lower(state, arrays, key).compile()
+    compile_seconds = time.perf_counter() - t0
+    batch = {k: v[:rows] for k, v in arrays.items()}
+    flops = flops_of(jax.jit(family.train_step).lower(state, batch, key).compile())
+    box = [fused(state, arrays, key)[0]]
+
+    def call():
+        box[0], metrics = fused(box[0], arrays, key)
+        jax.block_until_ready(metrics)
+
+    call()
+    rate = median_rate(call, length, repeats)
+    return {"architecture": architecture(cfg), "batch_rows": rows, "compile_seconds": compile_seconds,
+            "steps_per_second": rate, "examples_per_second": rate * rows, "flops_per_step": flops,
+            "flops_per_second": flops * rate}
+
+
+def naive_gan_updates():
+    """The two separately jitted updates of the usual JAX GAN example: ``d_step(state, x, key)`` and
+    ``g_step(state, key)``, each returning (state, loss); together the same math as ``gan.train_step``."""
+    empty = jnp.zeros((0,))
+
+    @jax.jit
+    def d_step(state, x, key):
+        carry = (state.params["discriminator"], state.opt_state["discriminator"], state.extra["d_stats"])
+        (d, opt, stats), metrics = gan.discriminator_update(state, carry, (x, empty, key))
+        return state.replace(params={**state.params, "discriminator": d},
+                             opt_state={**state.opt_state, "discriminator": opt},
+                             extra={**state.extra, "d_stats": stats}), metrics["d_loss"]
+
+    @jax.jit
+    def g_step(state, key):
+        state, g_loss = gan.generator_update(state, None, key)
+        return state.replace(step=state.step + 1), g_loss
+
+    return d_step, g_step
+
+
+def naive_jax_gan(cfg, ds: data.Dataset, steps: int, repeats: int) -> float:
+    """Steps/s of the common GAN loop: jitted D update and jitted G update, host batches and keys."""
+    state = gan.init(jax.random.key(0), cfg, {"x": ds.x_train[: cfg.batch_size]})
+    d_step, g_step = naive_gan_updates()
+    rng = np.random.default_rng(0)
+    box = [state, jax.random.key(1)]
+
+    def run():
+        state, key = box
+        for _ in range(steps):
+            key, k_d, k_g = jax.random.split(key, 3)
+            x = ds.x_train[rng.integers(0, len(ds.x_train), cfg.batch_size)]
+            state, _ = d_step(state, x, k_d)
+            state, _ = g_step(state, k_g)
+        jax.block_until_ready(state)
+        box[:] = [state, key]
+
+    run()
+    return median_rate(run, steps, repeats)
+
+
+def torch_peers(name: str, cfg, ds: data.Dataset, steps: int, repeats: int, compile: bool) -> dict:
+    """PyTorch eager (and compiled) steps/s for the GAN and autoencoder configs, or the reason there are none."""
+    try:
+        import torch
+
+        from benchmarks import torch_reference as ref
+    except ImportError:
+        return {"torch": "not installed (pip install -e '.[bench]')"}
+    torch.manual_seed(0)
+    out = {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads()}
+    for mode in ("eager", "compile") if compile else ("eager",):
+        try:
+            if isinstance(cfg, gan.Config):
+                step = ref.gan_step(ds.x_train, cfg.latent_dim, cfg.hidden_dims, cfg.d_hidden_dims, cfg.batch_size,
+                                    cfg.pack, cfg.r1_weight, cfg.g_learning_rate, (cfg.beta1, cfg.beta2),
+                                    cfg.ema_decay, compile=mode == "compile")
+            else:
+                step = ref.autoencoder_step(ds.x_train, cfg.latent_dim, cfg.hidden_dims, cfg.batch_size,
+                                            cfg.noise_level, cfg.learning_rate, compile=mode == "compile")
+            rate, warmup = ref.steps_per_second(step, steps, repeats)
+            out[f"torch_{mode}_steps_per_second"] = rate
+            out[f"torch_{mode}_warmup_seconds"] = warmup
+        except Exception as exc:  # torch.compile fails in several ways (e.g. double backward for R1)
+            out[f"torch_{mode}_steps_per_second"] = None
+            out[f"torch_{mode}_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return out
+
+
+def seeds_benchmark(cfg, ds: data.Dataset, seeds: int, steps: int) -> dict:
+    """Wall time of ``seeds`` runs in one vmapped program against the same runs one after another."""
+    t0 = time.perf_counter()
+    parallel.fit_seeds(gan, cfg, ds, steps=steps, seeds=range(seeds), steps_per_call=steps)
+    together = time.perf_counter() - t0
+    from genjax import fit
+
+    t0 = time.perf_counter()
+    for seed in range(seeds):
+        fit(gan, cfg, ds, steps=steps, seed=seed, steps_per_call=steps, eval_every=0, checkpoint_every=0,
+            progress=False)
+    apart = time.perf_counter() - t0
+    return {"seeds": seeds, "steps": steps, "vmapped_seconds": together, "sequential_seconds": apart,
+            "speedup": apart / together, "config": architecture(cfg)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="benchmarks.throughput", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, no torch.compile")
+    parser.add_argument("--only", nargs="+", choices=tuple(CONFIGS), metavar="CONFIG", help="a subset of configs")
+    args = parser.parse_args(argv)
+    repeats = 3 if args.quick else 7
+    ds = data.load("digits")
+    peak = matmul_peak(repeats=5 if args.quick else 10)
+    print(f"{platform.processor() or platform.machine()}, {jax.devices()[0].device_kind}, jax {jax.__version__}: "
+          f"float32 matmul peak {peak / 1e9:.1f} GFLOP/s (best median of 1024/2048/4096 squares)")
+    results = {}
+    for name in args.only or CONFIGS:
+        family, cfg, length = CONFIGS[name]
+        length = max(5, length // 5) if args.quick else length
+        row = measure_genjax(family, cfg, ds, length, repeats)
+        row["peak_fraction"] = row["flops_per_second"] / peak
+        if family in (gan, autoencoder):
+            row.update(torch_peers(name, cfg, ds, max(5, length // 5), repeats, compile=not args.quick))
+            eager = row.get("torch_eager_steps_per_second")
+            row["ratio_vs_torch_eager"] = row["steps_per_second"] / eager if eager else None
+            compiled = row.get("torch_compile_steps_per_second")
+            row["ratio_vs_torch_compile"] = row["steps_per_second"] / compiled if compiled else None
+        if family is gan and cfg.hidden_dims[0] <= 128:
+            row["naive_jax_steps_per_second"] = naive_jax_gan(cfg, ds, max(10, length // 5), repeats)
+            row["ratio_vs_naive_jax"] = row["steps_per_second"] / row["naive_jax_steps_per_second"]
+        results[name] = row
+        print(f"{name:28s} compile {row['compile_seconds']:5.1f} s  {row['steps_per_second']:8.1f} steps/s  "
+              f"{row['examples_per_second']:9.0f} ex/s  {row['flops_per_second'] / 1e9:6.1f} GFLOP/s "
+              f"({100 * row['peak_fraction']:4.1f}% of peak)"
+              + "".join(f"  {label} {row[key]:.2f}x" for key, label in (
+                  ("ratio_vs_torch_eager", "vs torch eager"), ("ratio_vs_torch_compile", "vs torch.compile"),
+                  ("ratio_vs_naive_jax", "vs naive JAX")) if row.get(key)), flush=True)
+    seeds = seeds_benchmark(SMALL_GAN, ds, 8, 500 if args.quick else 2000)
+    print(f"8 seeds of the small GAN, {seeds['steps']} steps each: one vmapped program {seeds['vmapped_seconds']:.1f} s, "
+          f"8 sequential runs {seeds['sequential_seconds']:.1f} s: {seeds['speedup']:.2f}x")
+    report = {"machine": {"processor": platform.processor() or platform.machine(), "device": str(jax.devices()[0]),
+                          "device_kind": jax.devices()[0].device_kind, "jax": jax.__version__,
+                          "python": platform.python_version()},
+              "matmul_peak_flops_per_second": peak, "quick": args.quick, "repeats": repeats, "configs": results,
+              "seeds": seeds}
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""The benchmark's pieces do what they claim (no timings are asserted: speed is measured by the benchmark)."""
+import chex
+import jax
+
+from benchmarks import throughput
+from genjax import autoencoder, gan
+
+TINY_GAN = gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16, schedule="constant")
+
+
+def test_the_naive_peer_does_the_same_math_as_the_fused_step(digits):
+    batch = {"x": digits.x_train[:16]}
+    state = gan.init(jax.random.key(0), TINY_GAN, batch)
+    key = jax.random.key(1)
+    fused, _ = gan.train_step(state, batch, key)
+    d_step, g_step = throughput.naive_gan_updates()
+    naive, _ = d_step(state, batch["x"], jax.random.fold_in(key, 0))
+    naive, _ = g_step(naive, jax.random.fold_in(key, 1))
+    chex.assert_trees_all_close(naive, fused, atol=1e-6)
+
+
+def test_measurement_reports_flops_and_rates(digits, tiny_config):
+    row = throughput.measure_genjax(autoencoder, tiny_config, digits, length=5, repeats=1)
+    assert row["flops_per_step"] > 0 and row["steps_per_second"] > 0 and row["compile_seconds"] > 0
+    assert row["architecture"]["hidden_dims"] == (32,) and row["batch_rows"] == 32
