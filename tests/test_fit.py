@@ -11,7 +11,7 @@ import pytest
 
 import genjax
 from genjax import autoencoder as ae
-from genjax import rundir
+from genjax import gan, rundir
 from genjax.errors import ConfigError, RunError, TrainingDiverged
 
 FAST = dict(steps_per_call=100, eval_every=200, checkpoint_every=100, progress=False)
@@ -41,11 +41,18 @@ def test_load_run_round_trip(digits, tiny_config, tmp_path):
     assert int(earlier.step) == 100
 
 
-def test_resumed_run_equals_uninterrupted_run_bitwise(digits, tiny_config, tmp_path):
-    straight = genjax.fit(ae, tiny_config, digits, steps=400, workdir=tmp_path / "a", **FAST)
-    genjax.fit(ae, tiny_config, digits, steps=300, workdir=tmp_path / "b", **FAST)
+# The GAN case carries every kind of state: two optimizers, the EMA, BatchNorm statistics, n_critic > 1.
+TINY_GAN = gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16, n_critic=2,
+                      batch_norm=True, schedule="constant")
+
+
+@pytest.mark.parametrize("family", ["autoencoder", "gan"])
+def test_resumed_run_equals_uninterrupted_run_bitwise(digits, tiny_config, tmp_path, family):
+    family, config = (ae, tiny_config) if family == "autoencoder" else (gan, TINY_GAN)
+    straight = genjax.fit(family, config, digits, steps=400, workdir=tmp_path / "a", **FAST)
+    genjax.fit(family, config, digits, steps=300, workdir=tmp_path / "b", **FAST)
     shutil.rmtree(tmp_path / "b" / "checkpoints" / "300")  # as if killed before the step-300 save
-    resumed = genjax.fit(ae, tiny_config, digits, steps=400, workdir=tmp_path / "b", resume=True, **FAST)
+    resumed = genjax.fit(family, config, digits, steps=400, workdir=tmp_path / "b", resume=True, **FAST)
     chex.assert_trees_all_equal(jax.tree.map(np.asarray, resumed.state), jax.tree.map(np.asarray, straight.state))
     steps_b = [r["step"] for r in rundir.read_metrics(tmp_path / "b")]
     assert steps_b == [100, 200, 300, 400]  # the record for step 300 was dropped and written again
