@@ -162,7 +162,7 @@ def conclusions(rows: dict, floor: dict) -> list[str]:
     return lines
 
 
-def write_report(args, dataset, rows: dict, floor: dict, figures: dict) -> None:
+def write_report(args, dataset, rows: dict, floor: dict, figures: dict, choose: list[str]) -> None:
     header = "| model | " + " | ".join(h for _, h, _ in COLUMNS) + " |"
     table = [header, "|" + "---|" * (len(COLUMNS) + 1)]
     for name, row in [*rows.items(), ("real data (train vs test)", floor)]:
@@ -183,7 +183,7 @@ def write_report(args, dataset, rows: dict, floor: dict, figures: dict) -> None:
         "",
         "## Which to choose",
         "",
-        *[f"- {line}" for line in conclusions(rows, floor)],
+        *[f"- {line}" for line in choose],
         "",
         "## Figures",
         "",
@@ -234,12 +234,13 @@ def main(argv: list[str] | None = None) -> None:
                                                 .relative_to(args.workdir))}
     figures["codes"] = {"codes": str(plots.code_views(codes, args.workdir / "codes.png").relative_to(args.workdir))}
     floor = floor_row(rows)
-    write_report(args, dataset, rows, floor, figures)
+    choose = conclusions(rows, floor)
+    write_report(args, dataset, rows, floor, figures, choose)
     clean = {name: {k: v for k, v in row.items() if not k.endswith("_floor")} for name, row in rows.items()}
     (args.workdir / "report.json").write_text(json.dumps(
         {"dataset": dataset.name, "steps": args.steps, "seed": args.seed, "jax": jax.__version__,
          "device": str(jax.devices()[0]), "models": clean, "real_data_floor": floor, "figures": figures,
-         "which_to_choose": conclusions(rows, floor)}, indent=2, default=str) + "\n")
+         "which_to_choose": choose}, indent=2, default=str) + "\n")
     print((args.workdir / "report.md").read_text().split("## Figures")[0])
     print(f"wrote {args.workdir}/: report.md, report.json, codes.png, pca_samples.png and one run directory per model")
 

@@ -116,10 +116,22 @@ def evaluate(state: State, dataset: Dataset, full: bool = True) -> dict[str, flo
 
 @dataclasses.dataclass
 class FeatureNet:
-    """A trained feature classifier: ``features(x)`` ``[N, width]`` and ``predict(x)`` ``[N]`` class indices."""
+    """A data set's trained feature classifier: ``features(x)`` ``[N, width]``, ``predict(x)`` ``[N]`` class
+    indices, and, computed once, the test split's features and the real-data floor of every measure."""
 
     state: State
     test_accuracy: float
+    dataset: Dataset
+
+    @functools.cached_property
+    def reference(self) -> np.ndarray:
+        """Features of the test split: what samples are compared with."""
+        return self.features(self.dataset.x_test)
+
+    @functools.cached_property
+    def floor(self) -> dict[str, float]:
+        """:func:`metrics.feature_measures` of the training split against the test split."""
+        return metrics.feature_measures(self.reference, self.features(self.dataset.x_train))
 
     def features(self, x: np.ndarray) -> np.ndarray:
         return metrics.batched(lambda v: _apply(self.state, v)[1], np.asarray(x, np.float32))
@@ -169,5 +181,5 @@ def feature_net(dataset: Dataset, steps: int = DEFAULT_STEPS) -> FeatureNet:
                                                         "config": cfg_lib.to_dict(cfg)}) + "\n")
         except OSError:
             pass  # an unwritable cache only costs retraining next time
-    _LOADED[key] = FeatureNet(state, accuracy)
+    _LOADED[key] = FeatureNet(state, accuracy, dataset)
     return _LOADED[key]

@@ -107,7 +107,9 @@ def resolve_config(family: ModuleType, config: Any, dataset: Dataset, steps: int
     return resolve(config, dataset) if resolve is not None else config
 
 
-def _validate(rows: int, dataset: Dataset, steps: int, steps_per_call: int, eval_every: int, checkpoint_every: int):
+def validate_arguments(rows: int, dataset: Dataset, steps: int, steps_per_call: int, eval_every: int = 0,
+                       checkpoint_every: int = 0) -> None:
+    """ConfigError for loop arguments that cannot work (shared by :func:`fit` and ``parallel.fit_seeds``)."""
     for name, value in (("steps", steps), ("steps_per_call", steps_per_call)):
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -115,8 +117,17 @@ def _validate(rows: int, dataset: Dataset, steps: int, steps_per_call: int, eval
         if not isinstance(value, int) or value < 0 or value % steps_per_call:
             raise ConfigError(f"{name} must be 0 (off) or a multiple of steps_per_call={steps_per_call}, got {value!r}")
     if rows > len(dataset.x_train):
-        raise ConfigError(f"a batch of {rows} examples (batch_size, times n_critic for a GAN or num_heads for a DGN) is larger than the "
-                          f"{len(dataset.x_train)} training examples of {dataset.name}")
+        raise ConfigError(f"a batch of {rows} examples (batch_size, times n_critic for a GAN or num_heads for a DGN) "
+                          f"is larger than the {len(dataset.x_train)} training examples of {dataset.name}")
+
+
+def divergence(losses: np.ndarray, first_step: int) -> TrainingDiverged | None:
+    """The error for the first non-finite entry of ``losses`` ``[..., length]`` (the last axis counts steps
+    from ``first_step`` + 1), or None when every loss is finite."""
+    bad = np.argwhere(~np.isfinite(losses))
+    if not len(bad):
+        return None
+    return TrainingDiverged(first_step + int(bad[0][-1]) + 1, float(losses[tuple(bad[0])]))
 
 
 def fit(
@@ -154,7 +165,7 @@ def fit(
     family = families.get(family) if isinstance(family, str) else family
     config = resolve_config(family, config, dataset, steps)
     rows = family.batch_rows(config)
-    _validate(rows, dataset, steps, steps_per_call, eval_every, checkpoint_every)
+    validate_arguments(rows, dataset, steps, steps_per_call, eval_every, checkpoint_every)
     mesh = parallel.data_mesh(devices, rows) if devices else None
     data = parallel.replicate(parallel.training_arrays(dataset), mesh)
     init_key, train_key = jax.random.split(jax.random.key(seed))
@@ -205,11 +216,10 @@ def _loop(family, state, data, dataset, train_key, history, checkpointer, events
         stacked = jax.device_get(stacked)
         elapsed = time.perf_counter() - t0
         call_rates.append(length / elapsed)
-        losses = np.asarray(stacked["loss"])
-        if not np.isfinite(losses).all():
-            bad = int(np.argmin(np.isfinite(losses)))
+        error = divergence(np.asarray(stacked["loss"]), step)
+        if error is not None:
             bar.close()
-            raise TrainingDiverged(step + bad + 1, float(losses[bad]))
+            raise error
         step += length
         record = {"step": step, **{k: float(np.mean(v)) for k, v in stacked.items()},
                   "steps_per_sec": length / elapsed, "time_s": time.perf_counter() - start_time}

@@ -233,10 +233,9 @@ def sample_report(samples: np.ndarray, dataset: Dataset, full: bool = True) -> d
         from genjax import features
 
         net = features.feature_net(dataset)
-        reference = net.features(dataset.x_test)
         candidates = samples[: len(dataset.x_train)]
-        report.update(feature_measures(reference, net.features(candidates)))
-        report.update({f"{k}_floor": v for k, v in feature_measures(reference, net.features(dataset.x_train)).items()})
+        report.update(feature_measures(net.reference, net.features(candidates)))
+        report.update({f"{k}_floor": v for k, v in net.floor.items()})
         report.update(class_histogram(net.predict(candidates), dataset.num_classes))
         report["classifier_accuracy"] = net.test_accuracy
     return report

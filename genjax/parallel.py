@@ -82,19 +82,15 @@ def fit_seeds(family: ModuleType | str, config: Any, dataset: Dataset, *, steps:
     come back once per call for every seed. A non-finite loss in any seed raises ``TrainingDiverged``.
     """
     from genjax import families
-    from genjax.errors import TrainingDiverged
-    from genjax.fit import resolve_config, scan_steps
+    from genjax.fit import divergence, resolve_config, scan_steps, validate_arguments
 
     family = families.get(family) if isinstance(family, str) else family
     seeds = tuple(seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be a non-empty list of distinct integers, got {list(seeds)}")
-    if steps <= 0 or steps_per_call <= 0:
-        raise ConfigError("steps and steps_per_call must be positive integers")
     config = resolve_config(family, config, dataset, steps)
     rows = family.batch_rows(config)
-    if rows > len(dataset.x_train):
-        raise ConfigError(f"a batch of {rows} examples is larger than the {len(dataset.x_train)} training examples")
+    validate_arguments(rows, dataset, steps, steps_per_call)
     data = jax.device_put(training_arrays(dataset))
     keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s)))(np.asarray(seeds))  # [S, 2]: init, train
     example = {name: a[:rows] for name, a in data.items()}
@@ -113,10 +109,9 @@ def fit_seeds(family: ModuleType | str, config: Any, dataset: Dataset, *, steps:
         states, stacked = compiled[length](states, data, train_keys)
         stacked = jax.device_get(stacked)  # each metric [S, length]
         rates.append(length / (time.perf_counter() - t0))
-        losses = np.asarray(stacked["loss"])
-        if not np.isfinite(losses).all():
-            seed_index, bad = np.argwhere(~np.isfinite(losses))[0]
-            raise TrainingDiverged(step + int(bad) + 1, float(losses[seed_index, bad]))
+        error = divergence(np.asarray(stacked["loss"]), step)  # [S, length]
+        if error is not None:
+            raise error
         step += length
         history.append({"step": step, **{k: np.asarray(v).mean(axis=1).tolist() for k, v in stacked.items()}})
     return SeedsResult(states, seeds, history, compile_seconds, time.perf_counter() - start,

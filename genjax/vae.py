@@ -113,11 +113,13 @@ def beta_at(cfg: Config, step: jax.Array) -> jax.Array:
 
 
 def _elbo_terms(state: State, params: dict, x: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(reconstruction nats, KL nats), each averaged over the batch, with one reparameterised z per example."""
+    """Per-example reconstruction nats ``[N]`` and KL nats ``[N]``, with one reparameterised z per example."""
     _, decoder = _networks(state.config, state.data_shape)
     mean, log_var = _posterior(state, params, x)
     z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape, mean.dtype)
-    return _nll(state, decoder.apply(params["decoder"], z), x), jnp.mean(losses.gaussian_kl(mean, log_var))
+    outputs = decoder.apply(params["decoder"], z)
+    recon = jax.vmap(lambda o, t: _nll(state, o[None], t[None]))(outputs, x)
+    return recon, losses.gaussian_kl(mean, log_var)
 
 
 @jax.jit
@@ -133,7 +135,7 @@ def train_step(state: State, batch: dict, key: jax.Array) -> tuple[State, dict]:
     beta = beta_at(cfg, state.step)
 
     def loss_fn(params):
-        recon, kl = _elbo_terms(state, params, batch["x"], key)
+        recon, kl = (jnp.mean(t) for t in _elbo_terms(state, params, batch["x"], key))
         return recon + beta * kl, {"recon_nats": recon, "kl_nats": kl, "neg_elbo": recon + kl, "beta": beta}
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -179,12 +181,8 @@ def interpolate(state: State, x_a: jax.Array, x_b: jax.Array, n: int) -> jax.Arr
 @jax.jit
 def elbo_terms(state: State, x: jax.Array, key: jax.Array) -> dict[str, jax.Array]:
     """Per-example reconstruction nats ``[N]`` and KL nats ``[N]`` (one z per example from ``key``)."""
-    mean, log_var = _posterior(state, state.params, x)
-    z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape, mean.dtype)
-    _, decoder = _networks(state.config, state.data_shape)
-    outputs = decoder.apply(state.params["decoder"], z)
-    recon = jax.vmap(lambda o, t: _nll(state, o[None], t[None]))(outputs, x)
-    return {"recon": recon, "kl": losses.gaussian_kl(mean, log_var)}
+    recon, kl = _elbo_terms(state, state.params, x, key)
+    return {"recon": recon, "kl": kl}
 
 
 def evaluate(state: State, dataset: Dataset, full: bool = True) -> dict[str, float | None]:
