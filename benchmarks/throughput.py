@@ -1,7 +1,7 @@
 """Jit throughput of genjax's training steps, against PyTorch and the naive JAX pattern, in one run.
 
-    python -m benchmarks.throughput --json benchmarks/results-cpu.json          # about 10 minutes on 2 cores
-    python -m benchmarks.throughput --quick                                    # about 2 minutes
+    python -m benchmarks.throughput --json benchmarks/results-cpu.json          # about 3 minutes on 2 cores
+    python -m benchmarks.throughput --quick                                    # about 1 minute
 
 For each configuration: compile time, steps/s and examples/s of genjax's fused loop (the
 ``genjax.fit`` path: data on the device, ``steps_per_call`` steps under one ``lax.scan``, donated
@@ -9,25 +9,34 @@ state), FLOP per step from XLA's cost analysis of one compiled ``train_step``, t
 and its fraction of this machine's float32 matmul peak, measured in the same run. Peers in the same
 run: PyTorch eager and ``torch.compile`` (``benchmarks/torch_reference.py``, if torch is installed),
 the naive JAX GAN loop (two separately jitted updates per step, batches indexed on the host and
-sent every step, keys split on the host), and S seeds in one vmapped program against S sequential
-runs. Every timing is the median over repeated blocks; ratios compare numbers from this run only.
+sent every step, keys split on the host), and S seeds in one vmapped program (on one device, and
+split over every device) against S sequential runs. Every timing is the median over repeated
+blocks; ratios compare numbers from this run only.
+
+Unless ``XLA_FLAGS`` already sets it, the host platform gets one XLA device per CPU core (set here,
+before JAX starts), so that the seeds benchmark can split seeds over cores; everything else runs on
+the default device, as ``genjax.fit`` does.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
+import os
 import platform
 import sys
 import time
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+_HOST_DEVICES = "--xla_force_host_platform_device_count"
+if _HOST_DEVICES not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_HOST_DEVICES}={os.cpu_count()}".strip()
 
-from genjax import autoencoder, data, dgn, gan, parallel, vae
-from genjax.fit import fused_steps, resolve_config
+import jax  # noqa: E402  (after XLA_FLAGS)
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from genjax import autoencoder, data, dgn, fit, gan, parallel, vae  # noqa: E402
+from genjax.fit import fused_steps, resolve_config  # noqa: E402
 
 SMALL_GAN = gan.Config(hidden_dims=(64, 64), d_hidden_dims=(64, 64), batch_size=64)
 LARGE_GAN = gan.Config(hidden_dims=(1024, 1024), d_hidden_dims=(1024, 1024), batch_size=512)
@@ -172,19 +181,25 @@ def torch_peers(name: str, cfg, ds: data.Dataset, steps: int, repeats: int, comp
 
 
 def seeds_benchmark(cfg, ds: data.Dataset, seeds: int, steps: int) -> dict:
-    """Wall time of ``seeds`` runs in one vmapped program against the same runs one after another."""
+    """``seeds`` runs of ``steps`` steps: one after another (``genjax.fit``), in one vmapped program on one
+    device, and in one program split over the most devices that divide ``seeds`` (``fit_seeds(devices=)``).
+    Wall seconds include compilation (one compile per ``fit``, one per program); seed-steps/s do not."""
     t0 = time.perf_counter()
-    parallel.fit_seeds(gan, cfg, ds, steps=steps, seeds=range(seeds), steps_per_call=steps)
-    together = time.perf_counter() - t0
-    from genjax import fit
-
-    t0 = time.perf_counter()
-    for seed in range(seeds):
-        fit(gan, cfg, ds, steps=steps, seed=seed, steps_per_call=steps, eval_every=0, checkpoint_every=0,
-            progress=False)
+    rates = [fit(gan, cfg, ds, steps=steps, seed=seed, steps_per_call=steps, eval_every=0, checkpoint_every=0,
+                 progress=False).steps_per_second for seed in range(seeds)]
     apart = time.perf_counter() - t0
-    return {"seeds": seeds, "steps": steps, "vmapped_seconds": together, "sequential_seconds": apart,
-            "speedup": apart / together, "config": architecture(cfg)}
+    runs = {"sequential": {"devices": 1, "seconds": apart, "seed_steps_per_second": float(np.median(rates))}}
+    split = max(d for d in range(1, jax.device_count() + 1) if seeds % d == 0)
+    for devices in sorted({1, split}):
+        t0 = time.perf_counter()
+        result = parallel.fit_seeds(gan, cfg, ds, steps=steps, seeds=range(seeds), steps_per_call=steps,
+                                    devices=devices)
+        seconds = time.perf_counter() - t0
+        runs[f"vmapped, {devices} device{'s' * (devices > 1)}"] = {
+            "devices": devices, "seconds": seconds, "compile_seconds": result.compile_seconds,
+            "seed_steps_per_second": seeds * result.steps_per_second, "speedup": apart / seconds}
+    return {"seeds": seeds, "steps": steps, "device_kind": jax.devices()[0].device_kind,
+            "config": architecture(cfg), "runs": runs}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -221,11 +236,14 @@ def main(argv: list[str] | None = None) -> None:
                   ("ratio_vs_torch_eager", "vs torch eager"), ("ratio_vs_torch_compile", "vs torch.compile"),
                   ("ratio_vs_naive_jax", "vs naive JAX")) if row.get(key)), flush=True)
     seeds = seeds_benchmark(SMALL_GAN, ds, 8, 500 if args.quick else 2000)
-    print(f"8 seeds of the small GAN, {seeds['steps']} steps each: one vmapped program {seeds['vmapped_seconds']:.1f} s, "
-          f"8 sequential runs {seeds['sequential_seconds']:.1f} s: {seeds['speedup']:.2f}x")
+    print(f"8 seeds of the small GAN, {seeds['steps']} steps each (wall s with compilation; seed-steps/s without):")
+    for label, run in seeds["runs"].items():
+        print(f"  {label:22s} {run['seconds']:6.1f} s  {run['seed_steps_per_second']:7.0f} seed-steps/s"
+              + (f"  {run['speedup']:.2f}x faster than sequential" if "speedup" in run else ""))
     report = {"machine": {"processor": platform.processor() or platform.machine(), "device": str(jax.devices()[0]),
-                          "device_kind": jax.devices()[0].device_kind, "jax": jax.__version__,
-                          "python": platform.python_version()},
+                          "device_kind": jax.devices()[0].device_kind, "device_count": jax.device_count(),
+                          "cpu_count": os.cpu_count(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
+                          "jax": jax.__version__, "python": platform.python_version()},
               "matmul_peak_flops_per_second": peak, "quick": args.quick, "repeats": repeats, "configs": results,
               "seeds": seeds}
     if args.json:

@@ -13,7 +13,11 @@ process must load the same data set (it is replicated); only process 0 should wr
 
 Many seeds (:func:`fit_seeds`): S independent runs of one config in one compiled program, the state
 stacked along a leading axis and the fused steps vmapped over it; seed ``s`` gets the keys that
-``genjax.fit(seed=s)`` would, so the results match S separate runs up to float rounding.
+``genjax.fit(seed=s)`` would, so the results match S separate runs up to float rounding. With
+``devices`` N, the seed axis is also split over a 1-D mesh with axis ``"seeds"`` (S / N seeds per
+device, no communication between them). On a CPU, forcing one XLA device per core
+(``XLA_FLAGS=--xla_force_host_platform_device_count=<cores>`` before JAX starts) lets small models
+use every core this way, where one program of tiny matmuls keeps about one core busy.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from types import ModuleType
 from typing import Any, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -30,17 +35,33 @@ from genjax.data import Dataset
 from genjax.errors import ConfigError
 
 DATA_AXIS = "data"
+SEED_AXIS = "seeds"
+
+
+def _mesh(devices: int, axis: str) -> Mesh:
+    """A 1-D mesh with axis ``axis`` over the first ``devices`` devices."""
+    available = jax.device_count()
+    if not isinstance(devices, int) or not 1 <= devices <= available:
+        raise ConfigError(f"devices must be between 1 and the {available} available, got {devices!r}")
+    return Mesh(np.array(jax.devices()[:devices]), (axis,))
 
 
 def data_mesh(devices: int, batch_rows: int) -> Mesh:
     """A 1-D mesh named ``"data"`` over the first ``devices`` devices; the batch must split evenly."""
-    available = jax.device_count()
-    if not isinstance(devices, int) or not 1 <= devices <= available:
-        raise ConfigError(f"devices must be between 1 and the {available} available, got {devices!r}")
+    mesh = _mesh(devices, DATA_AXIS)
     if batch_rows % devices:
         raise ConfigError(f"a batch of {batch_rows} rows does not split evenly over {devices} devices; choose a "
                           f"batch_size whose batch is a multiple of {devices}")
-    return Mesh(np.array(jax.devices()[:devices]), (DATA_AXIS,))
+    return mesh
+
+
+def seed_mesh(devices: int, seeds: int) -> Mesh:
+    """A 1-D mesh named ``"seeds"`` over the first ``devices`` devices; the seeds must split evenly."""
+    mesh = _mesh(devices, SEED_AXIS)
+    if seeds % devices:
+        raise ConfigError(f"{seeds} seeds do not split evenly over {devices} devices; use a multiple of {devices} "
+                          "seeds or fewer devices")
+    return mesh
 
 
 def replicate(tree: Any, mesh: Mesh | None) -> Any:
@@ -75,10 +96,11 @@ class SeedsResult:
 
 
 def fit_seeds(family: ModuleType | str, config: Any, dataset: Dataset, *, steps: int, seeds: Sequence[int],
-              steps_per_call: int = 100) -> SeedsResult:
+              steps_per_call: int = 100, devices: int | None = None) -> SeedsResult:
     """Train ``len(seeds)`` runs of one config at once: ``jax.vmap`` of the fused steps over stacked states.
 
-    No run directory, evaluation or checkpoints (use :func:`genjax.fit` per seed for those); metrics
+    ``devices`` N splits the seeds over the first N devices (:func:`seed_mesh`; ``len(seeds)`` must be a
+    multiple of N), the training split replicated on each. No run directory, evaluation or checkpoints (use :func:`genjax.fit` per seed for those); metrics
     come back once per call for every seed. A non-finite loss in any seed raises ``TrainingDiverged``.
     """
     from genjax import families
@@ -91,11 +113,16 @@ def fit_seeds(family: ModuleType | str, config: Any, dataset: Dataset, *, steps:
     config = resolve_config(family, config, dataset, steps)
     rows = family.batch_rows(config)
     validate_arguments(rows, dataset, steps, steps_per_call)
-    data = jax.device_put(training_arrays(dataset))
-    keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s)))(np.asarray(seeds))  # [S, 2]: init, train
+    mesh = seed_mesh(devices, len(seeds)) if devices else None
+    data = replicate(training_arrays(dataset), mesh)
+    keys = [jax.random.split(jax.random.key(s)) for s in seeds]  # init and train keys, as in genjax.fit
     example = {name: a[:rows] for name, a in data.items()}
-    states = jax.vmap(lambda k: family.init(k, config, example))(keys[:, 0])
-    train_keys = keys[:, 1]
+    # Each seed's init exactly as fit runs it, then stacked (a vmapped init would compile every
+    # primitive again for the stacked shapes, which takes longer than S cached eager inits).
+    states = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(family.init(k[0], config, example) for k in keys))
+    train_keys = jnp.stack([k[1] for k in keys])
+    if mesh is not None:  # row s of every stacked leaf to the device that trains seed s
+        states, train_keys = jax.device_put((states, train_keys), NamedSharding(mesh, PartitionSpec(SEED_AXIS)))
     compiled, history, rates = {}, [], []
     compile_seconds, start, step = 0.0, time.perf_counter(), 0
     while step < steps:

@@ -23,3 +23,11 @@ def test_measurement_reports_flops_and_rates(digits, tiny_config):
     row = throughput.measure_genjax(autoencoder, tiny_config, digits, length=5, repeats=1)
     assert row["flops_per_step"] > 0 and row["steps_per_second"] > 0 and row["compile_seconds"] > 0
     assert row["architecture"]["hidden_dims"] == (32,) and row["batch_rows"] == 32
+
+
+def test_seeds_benchmark_runs_sequential_vmapped_and_split(digits):
+    report = throughput.seeds_benchmark(TINY_GAN, digits, seeds=2, steps=4)
+    assert list(report["runs"]) == ["sequential", "vmapped, 1 device", "vmapped, 2 devices"]
+    for run in report["runs"].values():
+        assert run["seconds"] > 0 and run["seed_steps_per_second"] > 0
+    assert report["runs"]["vmapped, 2 devices"]["speedup"] > 0

@@ -57,6 +57,16 @@ def test_seeds_in_one_program_equal_separate_runs(digits, tiny_config):
     assert not np.allclose(jax.tree.leaves(a)[0], jax.tree.leaves(b)[0])  # the seeds differ
 
 
+def test_seeds_split_over_devices_equal_separate_runs(digits, tiny_config):
+    many = parallel.fit_seeds(autoencoder, tiny_config, digits, steps=60, seeds=[3, 4, 5, 6], steps_per_call=30,
+                              devices=4)
+    leaf = jax.tree.leaves(many.states.params)[0]
+    assert leaf.sharding.is_equivalent_to(NamedSharding(parallel.seed_mesh(4, 4), PartitionSpec("seeds")), leaf.ndim)
+    alone = genjax.fit(autoencoder, tiny_config, digits, steps=60, seed=5, steps_per_call=30, eval_every=0,
+                       checkpoint_every=0, progress=False)
+    chex.assert_trees_all_close(many.state(2).params, alone.state.params, atol=1e-6, rtol=1e-5)
+
+
 def test_gan_seeds_in_one_program(digits):
     many = parallel.fit_seeds(gan, GAN, digits, steps=20, seeds=[0, 1], steps_per_call=20)
     alone = genjax.fit(gan, GAN, digits, steps=20, seed=1, steps_per_call=20, eval_every=0, checkpoint_every=0,
@@ -67,3 +77,7 @@ def test_gan_seeds_in_one_program(digits):
 def test_bad_seed_lists(digits, tiny_config):
     with pytest.raises(ConfigError, match="seeds must be a non-empty list of distinct integers"):
         parallel.fit_seeds(autoencoder, tiny_config, digits, steps=10, seeds=[1, 1])
+    with pytest.raises(ConfigError, match="3 seeds do not split evenly over 2 devices"):
+        parallel.fit_seeds(autoencoder, tiny_config, digits, steps=10, seeds=[1, 2, 3], devices=2)
+    with pytest.raises(ConfigError, match="devices must be between 1 and the 8 available, got 0"):
+        parallel.seed_mesh(0, 4)
