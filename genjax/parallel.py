@@ -100,8 +100,9 @@ def fit_seeds(family: ModuleType | str, config: Any, dataset: Dataset, *, steps:
     """Train ``len(seeds)`` runs of one config at once: ``jax.vmap`` of the fused steps over stacked states.
 
     ``devices`` N splits the seeds over the first N devices (:func:`seed_mesh`; ``len(seeds)`` must be a
-    multiple of N), the training split replicated on each. No run directory, evaluation or checkpoints (use :func:`genjax.fit` per seed for those); metrics
-    come back once per call for every seed. A non-finite loss in any seed raises ``TrainingDiverged``.
+    multiple of N), the training split replicated on each. No run directory, evaluation or
+    checkpoints (use :func:`genjax.fit` per seed for those); metrics come back once per call for
+    every seed. A non-finite loss in any seed raises ``TrainingDiverged``.
     """
     from genjax import families
     from genjax.fit import divergence, resolve_config, scan_steps, validate_arguments
