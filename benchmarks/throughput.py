@@ -36,7 +36,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from genjax import autoencoder, data, dgn, fit, gan, parallel, vae  # noqa: E402
-from genjax.fit import fused_steps, resolve_config  # noqa: E402
+from genjax.fit import compile_steps, fused_steps, resolve_config  # noqa: E402
 
 SMALL_GAN = gan.Config(hidden_dims=(64, 64), d_hidden_dims=(64, 64), batch_size=64)
 LARGE_GAN = gan.Config(hidden_dims=(1024, 1024), d_hidden_dims=(1024, 1024), batch_size=512)
@@ -93,7 +93,7 @@ def measure_genjax(family, cfg, ds: data.Dataset, length: int, repeats: int) -> 
     state = family.init(jax.random.key(0), cfg, {k: v[:rows] for k, v in arrays.items()})
     key = jax.random.key(1)
     t0 = time.perf_counter()
-    fused = fused_steps(family.train_step, rows, length).lower(state, arrays, key).compile()
+    fused = compile_steps(fused_steps(family.train_step, rows, length), state, arrays, key)
     compile_seconds = time.perf_counter() - t0
     batch = {k: v[:rows] for k, v in arrays.items()}
     flops = flops_of(jax.jit(family.train_step).lower(state, batch, key).compile())

@@ -105,7 +105,7 @@ def fit_seeds(family: ModuleType | str, config: Any, dataset: Dataset, *, steps:
     every seed. A non-finite loss in any seed raises ``TrainingDiverged``.
     """
     from genjax import families
-    from genjax.fit import divergence, resolve_config, scan_steps, validate_arguments
+    from genjax.fit import compile_steps, divergence, resolve_config, scan_steps, validate_arguments
 
     family = families.get(family) if isinstance(family, str) else family
     seeds = tuple(seeds)
@@ -131,7 +131,7 @@ def fit_seeds(family: ModuleType | str, config: Any, dataset: Dataset, *, steps:
         if length not in compiled:
             t0 = time.perf_counter()
             run = jax.vmap(scan_steps(family.train_step, rows, length), in_axes=(0, None, 0))
-            compiled[length] = jax.jit(run, donate_argnums=0).lower(states, data, train_keys).compile()
+            compiled[length] = compile_steps(jax.jit(run, donate_argnums=0), states, data, train_keys)
             compile_seconds += time.perf_counter() - t0
         t0 = time.perf_counter()
         states, stacked = compiled[length](states, data, train_keys)

@@ -11,8 +11,9 @@ import pytest
 
 import genjax
 from genjax import autoencoder as ae
-from genjax import gan, rundir
+from genjax import gan, parallel, rundir
 from genjax.errors import ConfigError, RunError, TrainingDiverged
+from genjax.fit import CPU_COMPILER_OPTIONS, fused_steps
 
 FAST = dict(steps_per_call=100, eval_every=200, checkpoint_every=100, progress=False)
 
@@ -128,3 +129,30 @@ def test_unknown_model_and_missing_run(tmp_path):
         genjax.fit("gann", None, None, steps=1)
     with pytest.raises(RunError, match="config.json is missing"):
         genjax.load_run(tmp_path)
+
+
+def test_cpu_compiler_options_change_no_bit(digits):
+    """fit compiles with CPU_COMPILER_OPTIONS on the CPU; the steps must equal the default compile's, bitwise."""
+    cfg = gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16)
+    data = parallel.replicate(parallel.training_arrays(digits), None)
+    results = []
+    for options in ({}, CPU_COMPILER_OPTIONS):
+        state = gan.init(jax.random.key(0), cfg, {"x": digits.x_train[:16]})
+        run = fused_steps(gan.train_step, 16, 20).lower(state, data, jax.random.key(1))
+        state, metrics = run.compile(compiler_options=options)(state, data, jax.random.key(1))
+        results.append((state.params, state.opt_state, state.extra, metrics))
+    chex.assert_trees_all_equal(*results)
+
+
+def test_fit_compiles_with_the_cpu_options(digits, monkeypatch):
+    seen = []
+    lowered_compile = jax.stages.Lowered.compile
+
+    def spy(self, compiler_options=None, **kwargs):
+        seen.append(compiler_options)
+        return lowered_compile(self, compiler_options=compiler_options, **kwargs)
+
+    monkeypatch.setattr(jax.stages.Lowered, "compile", spy)
+    cfg = gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16)
+    genjax.fit(gan, cfg, digits, steps=2, steps_per_call=2, eval_every=0, checkpoint_every=0, progress=False)
+    assert seen == [CPU_COMPILER_OPTIONS]
