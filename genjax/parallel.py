@@ -27,7 +27,6 @@ from types import ModuleType
 from typing import Any, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -118,12 +117,14 @@ def fit_seeds(family: ModuleType | str, config: Any, dataset: Dataset, *, steps:
     data = replicate(training_arrays(dataset), mesh)
     keys = [jax.random.split(jax.random.key(s)) for s in seeds]  # init and train keys, as in genjax.fit
     example = {name: a[:rows] for name, a in data.items()}
-    # Each seed's init exactly as fit runs it, then stacked (a vmapped init would compile every
-    # primitive again for the stacked shapes, which takes longer than S cached eager inits).
-    states = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(family.init(k[0], config, example) for k in keys))
-    train_keys = jnp.stack([k[1] for k in keys])
-    if mesh is not None:  # row s of every stacked leaf to the device that trains seed s
-        states, train_keys = jax.device_put((states, train_keys), NamedSharding(mesh, PartitionSpec(SEED_AXIS)))
+    # Each seed's init exactly as fit runs it, stacked on the host and sent once (a vmapped init, or
+    # jnp.stack per leaf, would compile a program for every new stacked shape: slower than this).
+    inits = [family.init(k[0], config, example) for k in keys]
+    states = jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *inits)
+    train_keys = jax.random.wrap_key_data(np.stack([np.asarray(jax.random.key_data(k[1])) for k in keys]))
+    # row s of every stacked leaf to the device that trains seed s
+    sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec(SEED_AXIS))
+    states, train_keys = jax.device_put((states, train_keys), sharding)
     compiled, history, rates = {}, [], []
     compile_seconds, start, step = 0.0, time.perf_counter(), 0
     while step < steps:
