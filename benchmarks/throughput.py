@@ -152,7 +152,7 @@ def naive_jax_gan(cfg, ds: data.Dataset, steps: int, repeats: int) -> float:
     return median_rate(run, steps, repeats)
 
 
-def torch_peers(name: str, cfg, ds: data.Dataset, steps: int, repeats: int, compile: bool) -> dict:
+def torch_peers(cfg, ds: data.Dataset, steps: int, repeats: int, compile: bool) -> dict:
     """PyTorch eager (and compiled) steps/s for the GAN and autoencoder configs, or the reason there are none."""
     try:
         import torch
@@ -161,17 +161,20 @@ def torch_peers(name: str, cfg, ds: data.Dataset, steps: int, repeats: int, comp
     except ImportError:
         return {"torch": "not installed (pip install -e '.[bench]')"}
     torch.manual_seed(0)
-    out = {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads()}
+    # the peers run on the chip genjax runs on: CUDA when JAX uses a GPU and this torch build has CUDA
+    device = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+    out = {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads(), "torch_device": device}
     for mode in ("eager", "compile") if compile else ("eager",):
         try:
             if isinstance(cfg, gan.Config):
                 step = ref.gan_step(ds.x_train, cfg.latent_dim, cfg.hidden_dims, cfg.d_hidden_dims, cfg.batch_size,
                                     cfg.pack, cfg.r1_weight, cfg.g_learning_rate, (cfg.beta1, cfg.beta2),
-                                    cfg.ema_decay, compile=mode == "compile")
+                                    cfg.ema_decay, compile=mode == "compile", device=device)
             else:
                 step = ref.autoencoder_step(ds.x_train, cfg.latent_dim, cfg.hidden_dims, cfg.batch_size,
-                                            cfg.noise_level, cfg.learning_rate, compile=mode == "compile")
-            rate, warmup = ref.steps_per_second(step, steps, repeats)
+                                            cfg.noise_level, cfg.learning_rate, compile=mode == "compile",
+                                            device=device)
+            rate, warmup = ref.steps_per_second(step, steps, repeats, device=device)
             out[f"torch_{mode}_steps_per_second"] = rate
             out[f"torch_{mode}_warmup_seconds"] = warmup
         except Exception as exc:  # torch.compile fails in several ways (e.g. double backward for R1)
@@ -220,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
         row = measure_genjax(family, cfg, ds, length, repeats)
         row["peak_fraction"] = row["flops_per_second"] / peak
         if family in (gan, autoencoder):
-            row.update(torch_peers(name, cfg, ds, max(5, length // 5), repeats, compile=not args.quick))
+            row.update(torch_peers(cfg, ds, max(5, length // 5), repeats, compile=not args.quick))
             eager = row.get("torch_eager_steps_per_second")
             row["ratio_vs_torch_eager"] = row["steps_per_second"] / eager if eager else None
             compiled = row.get("torch_compile_steps_per_second")

@@ -84,6 +84,24 @@ def compile_steps(jitted: Callable, *args) -> Callable:
     return jitted.lower(*args).compile(compiler_options=options)
 
 
+class CompiledCalls:
+    """The fused-step calls of one training loop, compiled once per call length (the last call of a run
+    may be shorter), and the seconds spent compiling them."""
+
+    def __init__(self, build: Callable[[int], Callable]):
+        self._build = build  # call length -> jitted function of (state, data, key)
+        self._calls: dict[int, Callable] = {}
+        self.compile_seconds = 0.0
+
+    def get(self, length: int, *args) -> Callable:
+        """The call running ``length`` steps, compiled with :func:`compile_steps` for ``args`` the first time."""
+        if length not in self._calls:
+            t0 = time.perf_counter()
+            self._calls[length] = compile_steps(self._build(length), *args)
+            self.compile_seconds += time.perf_counter() - t0
+        return self._calls[length]
+
+
 class StopRequests:
     """While active (in the main thread), SIGINT and SIGTERM set ``signum`` instead of killing the
     process, so the loop can finish its call and checkpoint; a second signal stops at once."""
@@ -210,21 +228,17 @@ def fit(
 def _loop(family, state, data, dataset, train_key, history, checkpointer, events, workdir,
           steps, steps_per_call, eval_every, checkpoint_every, progress, mesh, stop) -> FitResult:
     start_time = time.perf_counter()
-    compiled: dict[int, Callable] = {}
-    compile_seconds = 0.0
+    rows = family.batch_rows(state.config)
+    calls = CompiledCalls(lambda length: fused_steps(family.train_step, rows, length, mesh))
     call_rates: list[float] = []
     step = int(state.step)
     bar = tqdm(total=steps, initial=min(step, steps), desc=families.name_of(family), unit="step",
                disable=not progress, dynamic_ncols=True)
     while step < steps:
         length = min(steps_per_call - step % steps_per_call, steps - step)
-        if length not in compiled:
-            t0 = time.perf_counter()
-            fn = fused_steps(family.train_step, family.batch_rows(state.config), length, mesh)
-            compiled[length] = compile_steps(fn, state, data, train_key)
-            compile_seconds += time.perf_counter() - t0
+        call = calls.get(length, state, data, train_key)
         t0 = time.perf_counter()
-        state, stacked = compiled[length](state, data, train_key)
+        state, stacked = call(state, data, train_key)
         stacked = jax.device_get(stacked)
         elapsed = time.perf_counter() - t0
         call_rates.append(length / elapsed)
@@ -257,7 +271,7 @@ def _loop(family, state, data, dataset, train_key, history, checkpointer, events
     return FitResult(
         state=state,
         history=history,
-        compile_seconds=compile_seconds,
+        compile_seconds=calls.compile_seconds,
         train_seconds=time.perf_counter() - start_time,
         steps_per_second=float(np.median(call_rates)) if call_rates else 0.0,
     )

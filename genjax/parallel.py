@@ -104,7 +104,7 @@ def fit_seeds(family: ModuleType | str, config: Any, dataset: Dataset, *, steps:
     every seed. A non-finite loss in any seed raises ``TrainingDiverged``.
     """
     from genjax import families
-    from genjax.fit import compile_steps, divergence, resolve_config, scan_steps, validate_arguments
+    from genjax.fit import CompiledCalls, divergence, resolve_config, scan_steps, validate_arguments
 
     family = families.get(family) if isinstance(family, str) else family
     seeds = tuple(seeds)
@@ -125,17 +125,14 @@ def fit_seeds(family: ModuleType | str, config: Any, dataset: Dataset, *, steps:
     # row s of every stacked leaf to the device that trains seed s
     sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec(SEED_AXIS))
     states, train_keys = jax.device_put((states, train_keys), sharding)
-    compiled, history, rates = {}, [], []
-    compile_seconds, start, step = 0.0, time.perf_counter(), 0
+    calls = CompiledCalls(lambda length: jax.jit(
+        jax.vmap(scan_steps(family.train_step, rows, length), in_axes=(0, None, 0)), donate_argnums=0))
+    history, rates, start, step = [], [], time.perf_counter(), 0
     while step < steps:
         length = min(steps_per_call, steps - step)
-        if length not in compiled:
-            t0 = time.perf_counter()
-            run = jax.vmap(scan_steps(family.train_step, rows, length), in_axes=(0, None, 0))
-            compiled[length] = compile_steps(jax.jit(run, donate_argnums=0), states, data, train_keys)
-            compile_seconds += time.perf_counter() - t0
+        call = calls.get(length, states, data, train_keys)
         t0 = time.perf_counter()
-        states, stacked = compiled[length](states, data, train_keys)
+        states, stacked = call(states, data, train_keys)
         stacked = jax.device_get(stacked)  # each metric [S, length]
         rates.append(length / (time.perf_counter() - t0))
         error = divergence(np.asarray(stacked["loss"]), step)  # [S, length]
@@ -143,5 +140,5 @@ def fit_seeds(family: ModuleType | str, config: Any, dataset: Dataset, *, steps:
             raise error
         step += length
         history.append({"step": step, **{k: np.asarray(v).mean(axis=1).tolist() for k, v in stacked.items()}})
-    return SeedsResult(states, seeds, history, compile_seconds, time.perf_counter() - start,
+    return SeedsResult(states, seeds, history, calls.compile_seconds, time.perf_counter() - start,
                        float(np.median(rates)))

@@ -1,6 +1,7 @@
 """The benchmark's pieces do what they claim (no timings are asserted: speed is measured by the benchmark)."""
 import chex
 import jax
+import pytest
 
 from benchmarks import throughput
 from genjax import autoencoder, gan
@@ -31,3 +32,11 @@ def test_seeds_benchmark_runs_sequential_vmapped_and_split(digits):
     for run in report["runs"].values():
         assert run["seconds"] > 0 and run["seed_steps_per_second"] > 0
     assert report["runs"]["vmapped, 2 devices"]["speedup"] > 0
+
+
+def test_torch_peers_run_where_genjax_runs(digits, tiny_config):
+    pytest.importorskip("torch", reason="the bench extra (PyTorch) is not installed")
+    for cfg in (TINY_GAN, tiny_config):
+        row = throughput.torch_peers(cfg, digits, steps=2, repeats=1, compile=False)
+        assert row["torch_device"] == ("cuda" if jax.default_backend() == "gpu" else "cpu")
+        assert row["torch_eager_steps_per_second"] > 0, row
