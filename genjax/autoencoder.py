@@ -76,11 +76,6 @@ def _networks(cfg: Config, data_shape: tuple[int, ...]) -> tuple[nets.Encoder, n
     return nets.Encoder(cfg.latent_dim, **shared), nets.Decoder(data_shape, **shared)
 
 
-@functools.cache
-def _optimizer(cfg: Config) -> optax.GradientTransformation:
-    return optim.adam(cfg, cfg.learning_rate, DEFAULT_STEPS)
-
-
 def batch_rows(cfg: Config) -> int:
     """Examples per ``train_step`` batch."""
     return cfg.batch_size
@@ -88,12 +83,12 @@ def batch_rows(cfg: Config) -> int:
 
 def init(key: jax.Array, cfg: Config, batch: dict) -> State:
     """A fresh state; parameter shapes come from the example ``batch['x']`` ``[N, *data_shape]``."""
-    return init_coder(key, cfg, batch, _networks, _optimizer)
+    return init_coder(key, cfg, batch, _networks, optim.config_adam(cfg, DEFAULT_STEPS))
 
 
-def init_coder(key: jax.Array, cfg, batch: dict, networks, optimizer) -> State:
+def init_coder(key: jax.Array, cfg, batch: dict, networks, tx: optax.GradientTransformation) -> State:
     """A state holding an encoder and a decoder (autoencoder and VAE): checks the batch and the output
-    range, then initialises ``networks(cfg, data_shape)`` and ``optimizer(cfg)``'s state for them."""
+    range, then initialises ``networks(cfg, data_shape)`` and the optimizer ``tx``'s state for them."""
     data_shape = nets.check_batch(cfg.architecture, batch)
     x = np.asarray(batch["x"])
     losses.check_output_range(cfg.output, data_shape, x)
@@ -103,7 +98,7 @@ def init_coder(key: jax.Array, cfg, batch: dict, networks, optimizer) -> State:
     k_enc, k_dec = jax.random.split(key)
     params = {"encoder": encoder.init(k_enc, jnp.asarray(x[:1])),
               "decoder": decoder.init(k_dec, jnp.zeros((1, cfg.latent_dim)))}
-    return State(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer(cfg).init(params), extra={},
+    return State(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), extra={},
                  config=cfg, data_shape=data_shape)
 
 
@@ -137,9 +132,7 @@ def train_step(state: State, batch: dict, key: jax.Array) -> tuple[State, dict]:
         return recon + cfg.sparsity_weight * code_l1, {"recon_loss": recon, "code_l1": code_l1}
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = _optimizer(cfg).update(grads, state.opt_state, state.params)
-    new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state)
-    return new_state, {"loss": loss, **aux}
+    return optim.gradient_step(state, optim.config_adam(cfg, DEFAULT_STEPS), grads), {"loss": loss, **aux}
 
 
 @jax.jit

@@ -97,11 +97,6 @@ def _generator(cfg: Config, data_shape: tuple[int, ...]) -> nets.HeadedDecoder:
     return nets.HeadedDecoder(data_shape, cfg.num_heads or 1, cfg.hidden_dims, cfg.head_dims, cfg.activation)
 
 
-@functools.cache
-def _optimizer(cfg: Config) -> optax.GradientTransformation:
-    return optim.adam(cfg, cfg.learning_rate, DEFAULT_STEPS)
-
-
 def batch_rows(cfg: Config) -> int:
     """Real examples per ``train_step`` batch: ``batch_size`` per head on average (uniform over the data)."""
     return max(cfg.num_heads, 1) * cfg.batch_size
@@ -131,9 +126,9 @@ def init(key: jax.Array, cfg: Config, batch: dict) -> State:
                           "class)")
     losses.check_output_range(cfg.output, data_shape, np.asarray(batch["x"]))
     params = {"generator": _generator(cfg, data_shape).init(key, jnp.zeros((cfg.num_heads, 1, cfg.latent_dim)))}
-    return State(step=jnp.zeros((), jnp.int32), params=params,
-                 opt_state={"generator": _optimizer(cfg).init(params["generator"])}, extra={}, config=cfg,
-                 data_shape=data_shape)
+    tx = optim.config_adam(cfg, DEFAULT_STEPS)
+    return State(step=jnp.zeros((), jnp.int32), params=params, opt_state={"generator": tx.init(params["generator"])},
+                 extra={}, config=cfg, data_shape=data_shape)
 
 
 def _activate(state: State, outputs: jax.Array) -> jax.Array:
@@ -192,7 +187,8 @@ def train_step(state: State, batch: dict, key: jax.Array) -> tuple[State, dict]:
         return jnp.sum(per_head), per_head
 
     (loss, per_head), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params["generator"])
-    updates, opt_state = _optimizer(cfg).update(grads, state.opt_state["generator"], state.params["generator"])
+    tx = optim.config_adam(cfg, DEFAULT_STEPS)
+    updates, opt_state = tx.update(grads, state.opt_state["generator"], state.params["generator"])
     new_state = state.replace(step=state.step + 1, opt_state={"generator": opt_state},
                               params={"generator": optax.apply_updates(state.params["generator"], updates)})
     return new_state, {"loss": loss, "mmd2_mean": jnp.mean(per_head), "mmd2_max": jnp.max(per_head),

@@ -68,11 +68,6 @@ class Classifier(nn.Module):
         return nn.Dense(self.num_classes)(h), h
 
 
-@functools.cache
-def _optimizer(cfg: Config) -> optax.GradientTransformation:
-    return optim.adam(cfg, cfg.learning_rate, DEFAULT_STEPS)
-
-
 def batch_rows(cfg: Config) -> int:
     return cfg.batch_size
 
@@ -82,7 +77,8 @@ def init(key: jax.Array, cfg: Config, batch: dict) -> State:
     if "y" not in batch:
         raise ConfigError("the feature classifier needs labels: batch['y']")
     params = {"classifier": Classifier(cfg.hidden_dims, cfg.num_classes).init(key, jnp.asarray(batch["x"][:1]))}
-    return State(step=jnp.zeros((), jnp.int32), params=params, opt_state=_optimizer(cfg).init(params), extra={},
+    tx = optim.config_adam(cfg, DEFAULT_STEPS)
+    return State(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), extra={},
                  config=cfg, data_shape=data_shape)
 
 
@@ -99,9 +95,8 @@ def train_step(state: State, batch: dict, key: jax.Array) -> tuple[State, dict]:
         return loss, jnp.mean(jnp.argmax(logits, -1) == batch["y"])
 
     (loss, accuracy), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = _optimizer(cfg).update(grads, state.opt_state, state.params)
-    return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
-                         opt_state=opt_state), {"loss": loss, "accuracy": accuracy}
+    new_state = optim.gradient_step(state, optim.config_adam(cfg, DEFAULT_STEPS), grads)
+    return new_state, {"loss": loss, "accuracy": accuracy}
 
 
 @jax.jit

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import optax
@@ -33,6 +34,20 @@ def adam(config: Any, peak: float, default_steps: int, b1: float = 0.9, b2: floa
     if weight_decay > 0:
         return optax.adamw(lr, b1=b1, b2=b2, weight_decay=weight_decay)
     return optax.adam(lr, b1=b1, b2=b2)
+
+
+@functools.cache
+def config_adam(config: Any, default_steps: int) -> optax.GradientTransformation:
+    """:func:`adam` at the config's ``learning_rate``: one optimizer per (frozen, hashable) config, so the
+    jitted steps that call it build it once."""
+    return adam(config, config.learning_rate, default_steps)
+
+
+def gradient_step(state: Any, tx: optax.GradientTransformation, grads: Any) -> Any:
+    """``state`` (a :class:`genjax.state.State`) after one ``tx`` update of all its params by ``grads``,
+    with ``step`` advanced by one."""
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state)
 
 
 def validate_schedule(config: Any) -> None:

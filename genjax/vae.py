@@ -20,7 +20,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from genjax import config as cfg_lib
 from genjax import autoencoder, losses, metrics, nets, optim, plots
@@ -77,17 +76,12 @@ def _networks(cfg: Config, data_shape: tuple[int, ...]) -> tuple[nets.Encoder, n
     return nets.Encoder(2 * cfg.latent_dim, **shared), nets.Decoder(data_shape, **shared)
 
 
-@functools.cache
-def _optimizer(cfg: Config) -> optax.GradientTransformation:
-    return optim.adam(cfg, cfg.learning_rate, DEFAULT_STEPS)
-
-
 batch_rows = autoencoder.batch_rows  # examples per train_step batch: batch_size
 
 
 def init(key: jax.Array, cfg: Config, batch: dict) -> State:
     """A fresh state; parameter shapes come from the example ``batch['x']`` ``[N, *data_shape]``."""
-    return autoencoder.init_coder(key, cfg, batch, _networks, _optimizer)
+    return autoencoder.init_coder(key, cfg, batch, _networks, optim.config_adam(cfg, DEFAULT_STEPS))
 
 
 def _posterior(state: State, params: dict, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -139,9 +133,7 @@ def train_step(state: State, batch: dict, key: jax.Array) -> tuple[State, dict]:
         return recon + beta * kl, {"recon_nats": recon, "kl_nats": kl, "neg_elbo": recon + kl, "beta": beta}
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = _optimizer(cfg).update(grads, state.opt_state, state.params)
-    new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state)
-    return new_state, {"loss": loss, **aux}
+    return optim.gradient_step(state, optim.config_adam(cfg, DEFAULT_STEPS), grads), {"loss": loss, **aux}
 
 
 @jax.jit
