@@ -89,15 +89,12 @@ def pca_row(dataset: data.Dataset, code_size: int) -> tuple[dict, np.ndarray, np
     """PCA at the autoencoders' code size: reconstruction and probe, and as a linear generative
     baseline, samples from a Gaussian fitted to the training codes, mapped back and clipped to [0, 1].
     Returns the measures, the samples and the test split's codes."""
-    from sklearn.decomposition import PCA
-
-    flat = dataset.x_train.reshape(len(dataset.x_train), -1)
-    pca = PCA(code_size).fit(flat)
-    codes = pca.transform(flat)
+    pca = metrics.fit_pca(dataset, code_size)
+    codes = pca.transform(dataset.x_train.reshape(len(dataset.x_train), -1))
     rng = np.random.default_rng(0)
     drawn = rng.multivariate_normal(codes.mean(0), np.cov(codes, rowvar=False), metrics.EVAL_SAMPLES)
     samples = np.clip(pca.inverse_transform(drawn), 0.0, 1.0).reshape(-1, *dataset.data_shape).astype(np.float32)
-    baseline = metrics.pca_baseline(dataset, code_size)
+    baseline = metrics.pca_baseline(dataset, code_size, pca)
     row = {"test_mse": baseline["pca_test_mse"], "probe_accuracy": baseline["pca_probe_accuracy"],
            **metrics.sample_report(samples, dataset), "parameters": int(pca.components_.size + pca.mean_.size)}
     test_codes = pca.transform(dataset.x_test.reshape(len(dataset.x_test), -1))

@@ -46,14 +46,21 @@ def linear_probe(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y
     return float(probe.score(z_test.reshape(len(z_test), -1), y_test))
 
 
-def pca_baseline(dataset: Dataset, n_components: int) -> dict[str, float | None]:
-    """PCA fitted on the training split: test MSE per element and the probe accuracy on its components."""
+def fit_pca(dataset: Dataset, n_components: int):
+    """scikit-learn ``PCA`` with ``n_components`` (at most the training split's rank bound) fitted on the
+    flattened training split; ``random_state=0`` fixes the randomised solver scikit-learn picks for large data."""
     from sklearn.decomposition import PCA
 
     flat_train = dataset.x_train.reshape(len(dataset.x_train), -1)
+    return PCA(min(n_components, *flat_train.shape), random_state=0).fit(flat_train)
+
+
+def pca_baseline(dataset: Dataset, n_components: int, pca=None) -> dict[str, float | None]:
+    """PCA fitted on the training split (or ``pca``, an already fitted :func:`fit_pca`): test MSE per
+    element and the probe accuracy on its components."""
+    pca = fit_pca(dataset, n_components) if pca is None else pca
+    flat_train = dataset.x_train.reshape(len(dataset.x_train), -1)
     flat_test = dataset.x_test.reshape(len(dataset.x_test), -1)
-    k = min(n_components, *flat_train.shape)
-    pca = PCA(k).fit(flat_train)
     z_train, z_test = pca.transform(flat_train), pca.transform(flat_test)
     test_mse = float(np.mean((pca.inverse_transform(z_test) - flat_test) ** 2))
     probe = None

@@ -45,3 +45,11 @@ def test_psnr_and_probe(digits):
     assert metrics.psnr(0.01) == pytest.approx(20.0)
     pca = metrics.pca_baseline(digits, 8)
     assert pca["pca_test_mse"] == pytest.approx(0.0246, abs=2e-4) and pca["pca_probe_accuracy"] > 0.89
+    assert metrics.pca_baseline(digits, 8, metrics.fit_pca(digits, 8)) == pca  # a fitted PCA is reused as is
+
+
+def test_pca_is_reproducible_where_scikit_learn_picks_its_randomised_solver():
+    x = np.random.default_rng(0).random((600, 600), dtype=np.float32)  # > 500 wide: the randomised solver
+    wide = data.Dataset("wide", x[:500], None, x[500:], None)
+    first, second = metrics.fit_pca(wide, 8), metrics.fit_pca(wide, 8)  # without a seed, these two differ
+    np.testing.assert_array_equal(first.components_, second.components_)
