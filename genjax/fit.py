@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
+from tqdm.notebook import tqdm as notebook_tqdm
 
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -100,6 +102,19 @@ class CompiledCalls:
             self._calls[length] = compile_steps(self._build(length), *args)
             self.compile_seconds += time.perf_counter() - t0
         return self._calls[length]
+
+
+# Seconds between progress refreshes written to a log file (a batch job's stderr): a refresh per call
+# (100 steps by default) would put 800 carriage-return lines into the log of an 80,000-step run.
+LOG_REFRESH_SECONDS = 30.0
+
+
+def progress_bar(total: int, initial: int, desc: str, disable: bool) -> tqdm:
+    """The loop's bar of steps: refreshed as tqdm does in a terminal or a notebook, and at most every
+    :data:`LOG_REFRESH_SECONDS` when stderr is not a terminal (a log file), besides the final refresh."""
+    to_log = not sys.stderr.isatty() and not issubclass(tqdm, notebook_tqdm)
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", disable=disable, dynamic_ncols=True,
+                mininterval=LOG_REFRESH_SECONDS if to_log else 0.1)
 
 
 class StopRequests:
@@ -232,8 +247,7 @@ def _loop(family, state, data, dataset, train_key, history, checkpointer, events
     calls = CompiledCalls(lambda length: fused_steps(family.train_step, rows, length, mesh))
     call_rates: list[float] = []
     step = int(state.step)
-    bar = tqdm(total=steps, initial=min(step, steps), desc=families.name_of(family), unit="step",
-               disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(steps, min(step, steps), families.name_of(family), disable=not progress)
     while step < steps:
         length = min(steps_per_call - step % steps_per_call, steps - step)
         call = calls.get(length, state, data, train_key)
@@ -258,8 +272,8 @@ def _loop(family, state, data, dataset, train_key, history, checkpointer, events
                 rundir.log_events(events, record)
             if checkpoint_every and step % checkpoint_every == 0:
                 checkpointer.save(state)
-        bar.update(length)
-        bar.set_postfix(loss=f"{record['loss']:.4g}", steps_s=f"{record['steps_per_sec']:.0f}")
+        bar.set_postfix(loss=f"{record['loss']:.4g}", steps_s=f"{record['steps_per_sec']:.0f}", refresh=False)
+        bar.update(length)  # refreshes, postfix included, when mininterval has passed
         if stop.signum is not None:
             bar.close()
             if checkpointer is not None:

@@ -1,6 +1,9 @@
 """The shared loop: files, exact resume, the divergence guard, run-directory safety, load_run."""
+import importlib
+import io
 import json
 import shutil
+import sys
 import types
 
 import chex
@@ -156,3 +159,23 @@ def test_fit_compiles_with_the_cpu_options(digits, monkeypatch):
     cfg = gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16)
     genjax.fit(gan, cfg, digits, steps=2, steps_per_call=2, eval_every=0, checkpoint_every=0, progress=False)
     assert seen == [CPU_COMPILER_OPTIONS]
+
+
+def test_progress_into_a_log_refreshes_at_start_and_end_only(digits, tiny_config, capsys):
+    genjax.fit(ae, tiny_config, digits, steps=40, steps_per_call=2, eval_every=0, checkpoint_every=0)
+    log = capsys.readouterr().err  # pytest's capture is not a terminal, like a batch job's stderr
+    renders = [line for line in log.split("\r") if "autoencoder" in line]
+    assert len(renders) == 2 and "0/40" in renders[0] and "40/40" in renders[-1] and "loss=" in renders[-1]
+
+
+def test_progress_in_a_terminal_refreshes_as_tqdm_does(monkeypatch):
+    fit_module = importlib.import_module("genjax.fit")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    bar = fit_module.progress_bar(10, 0, "gan", disable=False)
+    assert bar.mininterval == 0.1 < fit_module.LOG_REFRESH_SECONDS
+    bar.close()
