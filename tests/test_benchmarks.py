@@ -24,6 +24,12 @@ def test_measurement_reports_flops_and_rates(digits, tiny_config):
     row = throughput.measure_genjax(autoencoder, tiny_config, digits, length=5, repeats=1)
     assert row["flops_per_step"] > 0 and row["steps_per_second"] > 0 and row["compile_seconds"] > 0
     assert row["architecture"]["hidden_dims"] == (32,) and row["batch_rows"] == 32
+    assert len(row["steps_per_second_blocks"]) == 1 and row["steps_per_second"] == row["steps_per_second_blocks"][0]
+
+
+def test_naive_peer_keeps_every_timed_block(digits):
+    blocks = throughput.naive_gan_blocks(TINY_GAN, digits, steps=2, repeats=3)
+    assert len(blocks) == 3 and all(rate > 0 for rate in blocks)
 
 
 def test_seeds_benchmark_runs_sequential_vmapped_and_split(digits):
