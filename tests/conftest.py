@@ -33,3 +33,11 @@ def tiny_config():
     from genjax import autoencoder
 
     return autoencoder.Config(hidden_dims=(32,), latent_dim=4, batch_size=32)
+
+
+@pytest.fixture(scope="session")
+def tiny_gan_config():
+    """A small MLP GAN config shared by the tests (constant learning rate), so its compiled step is reused."""
+    from genjax import gan
+
+    return gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16, schedule="constant")

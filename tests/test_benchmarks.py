@@ -6,12 +6,10 @@ import pytest
 from benchmarks import throughput
 from genjax import autoencoder, gan
 
-TINY_GAN = gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16, schedule="constant")
 
-
-def test_the_naive_peer_does_the_same_math_as_the_fused_step(digits):
+def test_the_naive_peer_does_the_same_math_as_the_fused_step(digits, tiny_gan_config):
     batch = {"x": digits.x_train[:16]}
-    state = gan.init(jax.random.key(0), TINY_GAN, batch)
+    state = gan.init(jax.random.key(0), tiny_gan_config, batch)
     key = jax.random.key(1)
     fused, _ = gan.train_step(state, batch, key)
     d_step, g_step = throughput.naive_gan_updates()
@@ -27,22 +25,22 @@ def test_measurement_reports_flops_and_rates(digits, tiny_config):
     assert len(row["steps_per_second_blocks"]) == 1 and row["steps_per_second"] == row["steps_per_second_blocks"][0]
 
 
-def test_naive_peer_keeps_every_timed_block(digits):
-    blocks = throughput.naive_gan_blocks(TINY_GAN, digits, steps=2, repeats=3)
+def test_naive_peer_keeps_every_timed_block(digits, tiny_gan_config):
+    blocks = throughput.naive_gan_blocks(tiny_gan_config, digits, steps=2, repeats=3)
     assert len(blocks) == 3 and all(rate > 0 for rate in blocks)
 
 
-def test_seeds_benchmark_runs_sequential_vmapped_and_split(digits):
-    report = throughput.seeds_benchmark(TINY_GAN, digits, seeds=2, steps=4)
+def test_seeds_benchmark_runs_sequential_vmapped_and_split(digits, tiny_gan_config):
+    report = throughput.seeds_benchmark(tiny_gan_config, digits, seeds=2, steps=4)
     assert list(report["runs"]) == ["sequential", "vmapped, 1 device", "vmapped, 2 devices"]
     for run in report["runs"].values():
         assert run["seconds"] > 0 and run["seed_steps_per_second"] > 0
     assert report["runs"]["vmapped, 2 devices"]["speedup"] > 0
 
 
-def test_torch_peers_run_where_genjax_runs(digits, tiny_config):
+def test_torch_peers_run_where_genjax_runs(digits, tiny_config, tiny_gan_config):
     pytest.importorskip("torch", reason="the bench extra (PyTorch) is not installed")
-    for cfg in (TINY_GAN, tiny_config):
+    for cfg in (tiny_gan_config, tiny_config):
         row = throughput.torch_peers(cfg, digits, steps=2, repeats=1, compile=False)
         assert row["torch_device"] == ("cuda" if jax.default_backend() == "gpu" else "cpu")
         assert row["torch_eager_steps_per_second"] > 0, row

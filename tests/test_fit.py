@@ -1,4 +1,5 @@
 """The shared loop: files, exact resume, the divergence guard, run-directory safety, load_run."""
+import dataclasses
 import importlib
 import io
 import json
@@ -45,14 +46,11 @@ def test_load_run_round_trip(digits, tiny_config, tmp_path):
     assert int(earlier.step) == 100
 
 
-# The GAN case carries every kind of state: two optimizers, the EMA, BatchNorm statistics, n_critic > 1.
-TINY_GAN = gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16, n_critic=2,
-                      batch_norm=True, schedule="constant")
-
-
 @pytest.mark.parametrize("family", ["autoencoder", "gan"])
-def test_resumed_run_equals_uninterrupted_run_bitwise(digits, tiny_config, tmp_path, family):
-    family, config = (ae, tiny_config) if family == "autoencoder" else (gan, TINY_GAN)
+def test_resumed_run_equals_uninterrupted_run_bitwise(digits, tiny_config, tiny_gan_config, tmp_path, family):
+    # The GAN case carries every kind of state: two optimizers, the EMA, BatchNorm statistics, n_critic > 1.
+    gan_config = dataclasses.replace(tiny_gan_config, n_critic=2, batch_norm=True)
+    family, config = (ae, tiny_config) if family == "autoencoder" else (gan, gan_config)
     straight = genjax.fit(family, config, digits, steps=400, workdir=tmp_path / "a", **FAST)
     genjax.fit(family, config, digits, steps=300, workdir=tmp_path / "b", **FAST)
     shutil.rmtree(tmp_path / "b" / "checkpoints" / "300")  # as if killed before the step-300 save
@@ -134,9 +132,9 @@ def test_unknown_model_and_missing_run(tmp_path):
         genjax.load_run(tmp_path)
 
 
-def test_cpu_compiler_options_change_no_bit(digits):
+def test_cpu_compiler_options_change_no_bit(digits, tiny_gan_config):
     """fit compiles with CPU_COMPILER_OPTIONS on the CPU; the steps must equal the default compile's, bitwise."""
-    cfg = gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16)
+    cfg = dataclasses.replace(tiny_gan_config, schedule="cosine", decay_steps=100)  # the default schedule's ops too
     data = parallel.replicate(parallel.training_arrays(digits), None)
     results = []
     for options in ({}, CPU_COMPILER_OPTIONS):
@@ -147,7 +145,7 @@ def test_cpu_compiler_options_change_no_bit(digits):
     chex.assert_trees_all_equal(*results)
 
 
-def test_fit_compiles_with_the_cpu_options(digits, monkeypatch):
+def test_fit_compiles_with_the_cpu_options(digits, tiny_gan_config, monkeypatch):
     seen = []
     lowered_compile = jax.stages.Lowered.compile
 
@@ -156,8 +154,7 @@ def test_fit_compiles_with_the_cpu_options(digits, monkeypatch):
         return lowered_compile(self, compiler_options=compiler_options, **kwargs)
 
     monkeypatch.setattr(jax.stages.Lowered, "compile", spy)
-    cfg = gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16)
-    genjax.fit(gan, cfg, digits, steps=2, steps_per_call=2, eval_every=0, checkpoint_every=0, progress=False)
+    genjax.fit(gan, tiny_gan_config, digits, steps=2, steps_per_call=2, eval_every=0, checkpoint_every=0, progress=False)
     assert seen == [CPU_COMPILER_OPTIONS]
 
 

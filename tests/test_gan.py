@@ -12,8 +12,6 @@ import genjax
 from genjax import gan, metrics
 from genjax.errors import ConfigError
 
-TINY = gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16, schedule="constant")
-
 
 @pytest.fixture(scope="module")
 def ring():
@@ -33,8 +31,8 @@ def _adam_count(opt_state):
     return int(adam[0].count)
 
 
-def test_both_updates_and_n_critic_happen_in_one_compiled_call(ring):
-    cfg = dataclasses.replace(TINY, n_critic=3)
+def test_both_updates_and_n_critic_happen_in_one_compiled_call(ring, tiny_gan_config):
+    cfg = dataclasses.replace(tiny_gan_config, n_critic=3)
     state, batch = _state(cfg, ring.x_train)
     chex.assert_shape(batch["x"], (48, 2))
     before = gan.train_step._cache_size()
@@ -48,27 +46,27 @@ def test_both_updates_and_n_critic_happen_in_one_compiled_call(ring):
     assert set(metrics_) == {"d_loss", "g_loss", "loss", "d_real", "d_fake"}
 
 
-def test_train_step_is_pure_and_keyed(ring):
-    state, batch = _state(TINY, ring.x_train)
+def test_train_step_is_pure_and_keyed(ring, tiny_gan_config):
+    state, batch = _state(tiny_gan_config, ring.x_train)
     a = gan.train_step(state, batch, jax.random.key(5))
     chex.assert_trees_all_equal(a, gan.train_step(state, batch, jax.random.key(5)))
     assert gan.train_step(state, batch, jax.random.key(6))[1]["g_loss"] != a[1]["g_loss"]
 
 
-def test_ema_follows_the_generator(ring):
-    state, batch = _state(dataclasses.replace(TINY, ema_decay=0.9), ring.x_train)
+def test_ema_follows_the_generator(ring, tiny_gan_config):
+    state, batch = _state(dataclasses.replace(tiny_gan_config, ema_decay=0.9), ring.x_train)
     new, _ = gan.train_step(state, batch, jax.random.key(0))
     expected = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, state.extra["g_ema"], new.params["generator"])
     chex.assert_trees_all_close(new.extra["g_ema"], expected, rtol=1e-6)
-    state0, _ = _state(dataclasses.replace(TINY, ema_decay=0.0), ring.x_train)
+    state0, _ = _state(dataclasses.replace(tiny_gan_config, ema_decay=0.0), ring.x_train)
     new0, _ = gan.train_step(state0, batch, jax.random.key(0))
     chex.assert_trees_all_close(new0.extra["g_ema"], new0.params["generator"])
     key = jax.random.key(3)
     chex.assert_trees_all_close(gan.sample(new0, key, 8), gan.sample(new0, key, 8, use_ema=False))
 
 
-def test_batch_norm_and_spectral_norm_statistics_travel_in_the_state(ring):
-    cfg = dataclasses.replace(TINY, batch_norm=True, spectral_norm=True)
+def test_batch_norm_and_spectral_norm_statistics_travel_in_the_state(ring, tiny_gan_config):
+    cfg = dataclasses.replace(tiny_gan_config, batch_norm=True, spectral_norm=True)
     state, batch = _state(cfg, ring.x_train)
     new, _ = gan.train_step(state, batch, jax.random.key(0))
     for stats in ("g_stats", "d_stats"):
@@ -87,17 +85,17 @@ def test_packing_groups_samples():
 
 
 @pytest.mark.parametrize("loss", ["minimax", "non_saturating", "wgan_gp", "hinge", "least_squares"])
-def test_every_loss_trains_a_finite_step(ring, loss):
-    cfg = dataclasses.replace(TINY, loss=loss, pack=2, r1_weight=0.5 if loss == "hinge" else 0.0)
+def test_every_loss_trains_a_finite_step(ring, loss, tiny_gan_config):
+    cfg = dataclasses.replace(tiny_gan_config, loss=loss, pack=2, r1_weight=0.5 if loss == "hinge" else 0.0)
     state, batch = _state(cfg, ring.x_train)
     for i in range(3):
         state, metrics_ = gan.train_step(state, batch, jax.random.key(i))
     chex.assert_tree_all_finite(metrics_)
 
 
-def test_conditional_samples_and_conv_on_digits(digits):
-    cfg = dataclasses.replace(TINY, architecture="conv", conv_channels=(8, 16), num_classes=10, spectral_norm=True,
-                              pack=1)
+def test_conditional_samples_and_conv_on_digits(digits, tiny_gan_config):
+    cfg = dataclasses.replace(tiny_gan_config, architecture="conv", conv_channels=(8, 16), num_classes=10,
+                              spectral_norm=True, pack=1)
     state, batch = _state(cfg, digits.x_train, digits.y_train)
     state, _ = gan.train_step(state, batch, jax.random.key(0))
     images = gan.sample(state, jax.random.key(1), 20, y=jnp.arange(20) % 10)
@@ -107,8 +105,8 @@ def test_conditional_samples_and_conv_on_digits(digits):
         gan.init(jax.random.key(0), cfg, {"x": digits.x_train[:16]})
 
 
-def test_gan_learns_the_ring_quickly(ring):
-    cfg = dataclasses.replace(TINY, hidden_dims=(64, 64), d_hidden_dims=(64, 64), g_learning_rate=1e-3,
+def test_gan_learns_the_ring_quickly(ring, tiny_gan_config):
+    cfg = dataclasses.replace(tiny_gan_config, hidden_dims=(64, 64), d_hidden_dims=(64, 64), g_learning_rate=1e-3,
                               d_learning_rate=1e-3, ema_decay=0.9, batch_size=64)
     start = gan.init(jax.random.key(0), cfg, {"x": ring.x_train[:64]})
     before = metrics.frechet_distance(np.asarray(gan.sample(start, jax.random.key(1), 2000)), ring.x_test)
@@ -134,8 +132,8 @@ def test_bad_gan_configs(changes, message):
     assert message in str(info.value)
 
 
-def test_cosine_schedule_spans_the_run(ring, tmp_path):
-    cfg = dataclasses.replace(TINY, schedule="cosine", ema_decay=0.0)
+def test_cosine_schedule_spans_the_run(ring, tmp_path, tiny_gan_config):
+    cfg = dataclasses.replace(tiny_gan_config, schedule="cosine", ema_decay=0.0)
     result = genjax.fit(gan, cfg, ring, steps=200, workdir=tmp_path, progress=False, steps_per_call=100,
                         eval_every=0, checkpoint_every=0)
     _, saved, state = genjax.load_run(tmp_path)
@@ -145,8 +143,8 @@ def test_cosine_schedule_spans_the_run(ring, tmp_path):
     chex.assert_trees_all_equal(state.params, result.state.params)
 
 
-def test_wrong_batch_size_is_refused(ring):
-    state, _ = _state(dataclasses.replace(TINY, n_critic=2), ring.x_train)
+def test_wrong_batch_size_is_refused(ring, tiny_gan_config):
+    state, _ = _state(dataclasses.replace(tiny_gan_config, n_critic=2), ring.x_train)
     with pytest.raises(ConfigError, match="n_critic \\* batch_size = 32 examples, got 16"):
         gan.train_step(state, {"x": ring.x_train[:16]}, jax.random.key(0))
 
