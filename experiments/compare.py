@@ -94,7 +94,7 @@ def pca_row(dataset: data.Dataset, code_size: int) -> tuple[dict, np.ndarray, np
     rng = np.random.default_rng(0)
     drawn = rng.multivariate_normal(codes.mean(0), np.cov(codes, rowvar=False), metrics.EVAL_SAMPLES)
     samples = np.clip(pca.inverse_transform(drawn), 0.0, 1.0).reshape(-1, *dataset.data_shape).astype(np.float32)
-    baseline = metrics.pca_baseline(dataset, code_size, pca)
+    baseline = metrics.pca_scores(pca, dataset)
     row = {"test_mse": baseline["pca_test_mse"], "probe_accuracy": baseline["pca_probe_accuracy"],
            **metrics.sample_report(samples, dataset), "parameters": int(pca.components_.size + pca.mean_.size)}
     test_codes = pca.transform(dataset.x_test.reshape(len(dataset.x_test), -1))

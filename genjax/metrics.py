@@ -55,10 +55,14 @@ def fit_pca(dataset: Dataset, n_components: int):
     return PCA(min(n_components, *flat_train.shape), random_state=0).fit(flat_train)
 
 
-def pca_baseline(dataset: Dataset, n_components: int, pca=None) -> dict[str, float | None]:
-    """PCA fitted on the training split (or ``pca``, an already fitted :func:`fit_pca`): test MSE per
-    element and the probe accuracy on its components."""
-    pca = fit_pca(dataset, n_components) if pca is None else pca
+def pca_baseline(dataset: Dataset, n_components: int) -> dict[str, float | None]:
+    """:func:`pca_scores` of a PCA with ``n_components`` fitted on the training split (:func:`fit_pca`)."""
+    return pca_scores(fit_pca(dataset, n_components), dataset)
+
+
+def pca_scores(pca, dataset: Dataset) -> dict[str, float | None]:
+    """A fitted PCA's test MSE per element (reconstruction from its components) and the linear-probe
+    accuracy on its components (None when the data set is unlabelled)."""
     flat_train = dataset.x_train.reshape(len(dataset.x_train), -1)
     flat_test = dataset.x_test.reshape(len(dataset.x_test), -1)
     z_train, z_test = pca.transform(flat_train), pca.transform(flat_test)

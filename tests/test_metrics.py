@@ -45,7 +45,7 @@ def test_psnr_and_probe(digits):
     assert metrics.psnr(0.01) == pytest.approx(20.0)
     pca = metrics.pca_baseline(digits, 8)
     assert pca["pca_test_mse"] == pytest.approx(0.0246, abs=2e-4) and pca["pca_probe_accuracy"] > 0.89
-    assert metrics.pca_baseline(digits, 8, metrics.fit_pca(digits, 8)) == pca  # a fitted PCA is reused as is
+    assert metrics.pca_scores(metrics.fit_pca(digits, 8), digits) == pca  # what compare computes from its fitted PCA
 
 
 def test_pca_is_reproducible_where_scikit_learn_picks_its_randomised_solver():
