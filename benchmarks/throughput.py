@@ -13,13 +13,15 @@ sent every step, keys split on the host), and S seeds in one vmapped program (on
 split over every device) against S sequential runs. Every timing is the median over repeated
 blocks; ratios compare numbers from this run only.
 
-Unless ``XLA_FLAGS`` already sets it, the host platform gets one XLA device per CPU core (set here,
-before JAX starts), so that the seeds benchmark can split seeds over cores; everything else runs on
-the default device, as ``genjax.fit`` does.
+Run as a script, unless ``XLA_FLAGS`` already sets it, the host platform gets one XLA device per CPU
+core (set in ``main`` before JAX starts a backend), so that the seeds benchmark can split seeds over
+cores; everything else runs on the default device, as ``genjax.fit`` does. Importing this module
+changes nothing.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -27,19 +29,18 @@ import sys
 import time
 from pathlib import Path
 
-_HOST_DEVICES = "--xla_force_host_platform_device_count"
-if _HOST_DEVICES not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_HOST_DEVICES}={os.cpu_count()}".strip()
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import jax  # noqa: E402  (after XLA_FLAGS)
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import genjax
+from genjax import autoencoder, data, dgn, gan, vae
+from genjax.models import presets
+from genjax.train.steps import compile_steps, fused_steps, run_config
 
-from genjax import autoencoder, data, dgn, fit, gan, parallel, vae  # noqa: E402
-from genjax.fit import compile_steps, fused_steps, resolve_config  # noqa: E402
-
-SMALL_GAN = gan.Config(hidden_dims=(64, 64), d_hidden_dims=(64, 64), batch_size=64)
-LARGE_GAN = gan.Config(hidden_dims=(1024, 1024), d_hidden_dims=(1024, 1024), batch_size=512)
+HOST_DEVICES = "--xla_force_host_platform_device_count"
+SMALL_GAN = presets.get("bench_gan_small").config
+LARGE_GAN = presets.get("bench_gan_large").config
 NAIVE_BLOCKS_PER_REPEAT = 3  # the naive loop is the noisiest figure: 3x the timed blocks of the others
 CONFIGS = {  # name -> (family, config, steps per timed call)
     "autoencoder (default)": (autoencoder, autoencoder.Config(), 500),
@@ -82,20 +83,24 @@ def matmul_peak(sizes: tuple[int, ...] = (1024, 2048, 4096), repeats: int = 10) 
         a = jax.random.normal(jax.random.key(0), (n, n))
         b = jax.random.normal(jax.random.key(1), (n, n))
         matmul(a, b).block_until_ready()
-        best = max(best, median_rate(lambda: matmul(a, b).block_until_ready(), 2 * n**3, repeats))
+        best = max(best, median_rate(lambda a=a, b=b: matmul(a, b).block_until_ready(), 2 * n**3, repeats))
     return best
 
 
+ARCHITECTURE_FIELDS = ("latent_dim", "hidden_dims", "d_hidden_dims", "head_dims", "num_heads", "batch_size", "n_critic",
+                       "pack", "loss", "architecture", "samples_per_head")
+
+
 def architecture(cfg) -> dict:
-    keys = ("latent_dim", "hidden_dims", "d_hidden_dims", "head_dims", "num_heads", "batch_size", "n_critic",
-            "pack", "loss", "architecture", "samples_per_head")
-    return {k: getattr(cfg, k) for k in keys if hasattr(cfg, k)}
+    """The fields of ``cfg`` that set a network's shape and cost."""
+    values = dataclasses.asdict(cfg)
+    return {k: values[k] for k in ARCHITECTURE_FIELDS if k in values}
 
 
 def measure_genjax(family, cfg, ds: data.Dataset, length: int, repeats: int) -> dict:
-    cfg = resolve_config(family, cfg, ds, 10**6)
+    cfg = run_config(family, cfg, ds, 10**6)
     rows = family.batch_rows(cfg)
-    arrays = jax.device_put(parallel.training_arrays(ds))
+    arrays = jax.device_put(ds.train_arrays())
     state = family.init(jax.random.key(0), cfg, {k: v[:rows] for k, v in arrays.items()})
     key = jax.random.key(1)
     t0 = time.perf_counter()
@@ -124,16 +129,12 @@ def naive_gan_updates():
 
     @jax.jit
     def d_step(state, x, key):
-        carry = (state.params["discriminator"], state.opt_state["discriminator"], state.extra["d_stats"])
-        (d, opt, stats), metrics = gan.discriminator_update(state, carry, (x, empty, key))
-        return state.replace(params={**state.params, "discriminator": d},
-                             opt_state={**state.opt_state, "discriminator": opt},
-                             extra={**state.extra, "d_stats": stats}), metrics["d_loss"]
+        state, metrics = gan.discriminator_update(state, x, empty, key)
+        return state, metrics["d_loss"]
 
     @jax.jit
     def g_step(state, key):
-        state, g_loss = gan.generator_update(state, None, key)
-        return state.replace(step=state.step + 1), g_loss
+        return gan.generator_update(state, None, key)
 
     return d_step, g_step
 
@@ -198,14 +199,14 @@ def seeds_benchmark(cfg, ds: data.Dataset, seeds: int, steps: int) -> dict:
     device, and in one program split over the most devices that divide ``seeds`` (``fit_seeds(devices=)``).
     Wall seconds include compilation (one compile per ``fit``, one per program); seed-steps/s do not."""
     t0 = time.perf_counter()
-    rates = [fit(gan, cfg, ds, steps=steps, seed=seed, steps_per_call=steps, eval_every=0, checkpoint_every=0,
+    rates = [genjax.fit(gan, cfg, ds, steps=steps, seed=seed, steps_per_call=steps, eval_every=0, checkpoint_every=0,
                  progress=False).steps_per_second for seed in range(seeds)]
     apart = time.perf_counter() - t0
     runs = {"sequential": {"devices": 1, "seconds": apart, "seed_steps_per_second": float(np.median(rates))}}
     split = max(d for d in range(1, jax.device_count() + 1) if seeds % d == 0)
     for devices in sorted({1, split}):
         t0 = time.perf_counter()
-        result = parallel.fit_seeds(gan, cfg, ds, steps=steps, seeds=range(seeds), steps_per_call=steps,
+        result = genjax.fit_seeds(gan, cfg, ds, steps=steps, seeds=range(seeds), steps_per_call=steps,
                                     devices=devices)
         seconds = time.perf_counter() - t0
         runs[f"vmapped, {devices} device{'s' * (devices > 1)}"] = {
@@ -221,6 +222,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no torch.compile")
     parser.add_argument("--only", nargs="+", choices=tuple(CONFIGS), metavar="CONFIG", help="a subset of configs")
     args = parser.parse_args(argv)
+    if HOST_DEVICES not in os.environ.get("XLA_FLAGS", ""):  # before JAX starts its CPU backend
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {HOST_DEVICES}={os.cpu_count()}".strip()
     repeats = 3 if args.quick else 7
     ds = data.load("digits")
     peak = matmul_peak(repeats=5 if args.quick else 10)

@@ -1,1 +1,1 @@
-"""Experiment scripts: ``python -m experiments.train`` and friends."""
+"""Thin entry points for a checkout: ``python -m experiments.train`` and friends run ``genjax.cli``."""

@@ -9,10 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import genjax
 from genjax import autoencoder as ae
-from genjax import config as cfg_lib
-from genjax import losses, metrics
-from genjax.errors import ConfigError
+from genjax.core import config as cfg_lib
+from genjax.core.errors import ConfigError
+from genjax.eval import measures
+from genjax.nn import losses
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +81,8 @@ def _train_with_public_api(cfg, digits, steps, seed=0):
 @pytest.mark.parametrize("latent_dim", [2, 8])
 def test_default_config_beats_pca_within_6000_steps(digits, latent_dim):
     state = _train_with_public_api(ae.Config(latent_dim=latent_dim), digits, 6000)
-    report = ae.evaluate(state, digits, full=False)
-    pca = metrics.pca_baseline(digits, latent_dim)["pca_test_mse"]
+    report = genjax.evaluate(ae, state, digits, full=False)
+    pca = measures.pca_baseline(digits, latent_dim)["pca_test_mse"]
     assert report["test_mse"] < pca, (report, pca)
 
 

@@ -1,9 +1,21 @@
-"""experiments.compare on a tiny budget: every model trained, a complete report with finite numbers."""
+"""genjax-compare on a tiny budget: every model trained, a complete report with finite numbers."""
 import json
 import math
 
-from experiments import compare
-from experiments.cli import run_main
+import pytest
+
+from genjax import autoencoder, dgn, vae
+from genjax.cli import compare
+from genjax.cli.common import run_main
+from genjax.eval import report
+from genjax.models import presets
+
+TINY = (
+    presets.Preset("tiny_ae", "autoencoder", autoencoder.Config(hidden_dims=(32,)), "a small autoencoder"),
+    presets.Preset("tiny_vae", "vae", vae.Config(hidden_dims=(32,)), "a small VAE"),
+    presets.Preset("tiny_dgn", "dgn",
+                   dgn.Config(hidden_dims=(32,), head_dims=(16,), samples_per_head=16, batch_size=16), "a small DGN"),
+)
 
 
 def run(argv):
@@ -13,32 +25,49 @@ def run(argv):
         return exc.code
 
 
-def test_tiny_comparison_writes_a_consistent_report(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(compare, "MODELS", {
-        "autoencoder": (compare.autoencoder, compare.autoencoder.Config(hidden_dims=(32,))),
-        "vae": (compare.vae, compare.vae.Config(hidden_dims=(32,))),
-        "dgn": (compare.dgn, compare.dgn.Config(hidden_dims=(32,), head_dims=(16,), samples_per_head=16,
-                                                batch_size=16)),
-    })
-    assert run(["--workdir", str(tmp_path), "--steps", "100", "--no-progress"]) == 0
-    report = json.loads((tmp_path / "report.json").read_text())
-    assert set(report["models"]) == {"autoencoder", "vae", "dgn", "PCA", "PCA + Gaussian"}
-    for name, row in report["models"].items():
-        for key, _, _ in compare.COLUMNS:
+@pytest.fixture
+def tiny_presets(monkeypatch):
+    for preset in TINY:
+        monkeypatch.setitem(presets.PRESETS, preset.name, preset)
+
+
+def test_tiny_comparison_writes_a_consistent_report(tmp_path, capsys, tiny_presets):
+    models = ["--models", "tiny_ae", "tiny_vae", "tiny_dgn"]
+    assert run(["--workdir", str(tmp_path), "--steps", "100", "--no-progress", *models]) == 0
+    result = json.loads((tmp_path / "report.json").read_text())
+    labels = {"autoencoder (tiny_ae)", "vae (tiny_vae)", "dgn (tiny_dgn)"}
+    assert set(result["models"]) == labels | {"PCA", "PCA + Gaussian"}
+    for name, row in result["models"].items():
+        for key, _, _ in report.COLUMNS:
             value = row.get(key)
             assert value is None or isinstance(value, str) or math.isfinite(value), (name, key)
     markdown = (tmp_path / "report.md").read_text()
     assert "| real data (train vs test) |" in markdown and "## Which to choose" in markdown
-    best = min(("vae", "dgn", "PCA + Gaussian"), key=lambda n: report["models"][n]["frechet"])
+    best = min(("vae (tiny_vae)", "dgn (tiny_dgn)", "PCA + Gaussian"), key=lambda n: result["models"][n]["frechet"])
     assert f"{best} generates best" in markdown  # the conclusion follows the table
     for line in markdown.splitlines():
         if line.startswith("!["):
             assert (tmp_path / line.split("](")[1].rstrip(")")).exists(), line
-    assert (tmp_path / "codes.png").exists() and (tmp_path / "vae" / "interpolations.png").exists()
-    assert run(["--workdir", str(tmp_path), "--steps", "100"]) == 2
+    assert (tmp_path / "codes.png").exists() and (tmp_path / "vae-tiny_vae" / "interpolations.png").exists()
+    assert run(["--workdir", str(tmp_path), "--steps", "100", *models]) == 2
     assert "already holds report.json" in capsys.readouterr().err
+
+
+def test_print_config_resolves_every_model_without_training(tmp_path, capsys):
+    assert run(["--workdir", str(tmp_path / "w"), "--models", "dgn", "wgan_gp", "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["dgn"]["config"]["num_heads"] == 10  # one head per class of digits
+    assert printed["gan (wgan_gp)"]["config"]["loss"] == "wgan_gp"
+    assert printed["gan (wgan_gp)"]["config"]["output"] == "sigmoid"  # "auto" resolved for images
+    assert not (tmp_path / "w").exists()
 
 
 def test_unlabelled_data_is_refused(tmp_path, capsys):
     assert run(["--workdir", str(tmp_path), "--dataset", "ring"]) == 2
     assert "needs a labelled image data set" in capsys.readouterr().err
+
+
+def test_unknown_model_lists_families_and_presets(tmp_path, capsys):
+    assert run(["--workdir", str(tmp_path), "--models", "gann"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'gann'" in err and "'dgn'" in err and "'wgan_gp'" in err

@@ -1,14 +1,18 @@
-"""DESIGN.md's contract, run verbatim for every family: default config, init from a batch, one step, sample."""
+"""The contract every family keeps, run for every registered family: the README's snippet, the declared
+capabilities, and the registry refusing a family that does not keep it."""
+import types
+
 import chex
 import jax
 import pytest
 
-from genjax import families
+from genjax.models import registry
+from genjax.models.family import Capabilities
 
 
-@pytest.mark.parametrize("name", families.NAMES)
-def test_the_design_snippet_runs_for_every_family(name, digits):
-    family = families.get(name)
+@pytest.mark.parametrize("name", list(registry.BUILTIN))
+def test_the_readme_snippet_and_every_declared_capability(name, digits):
+    family = registry.get(name)
     cfg = family.Config()
     batch = {"x": digits.x_train[: cfg.batch_size]}
     state = family.init(jax.random.key(0), cfg, batch)
@@ -16,7 +20,29 @@ def test_the_design_snippet_runs_for_every_family(name, digits):
     assert int(new_state.step) == 1 and "loss" in metrics
     chex.assert_rank(list(metrics.values()), 0)
     chex.assert_trees_all_equal_structs(state, new_state)
-    if hasattr(family, "sample"):
+    assert set(state.opt_state) == set(state.params) == set(state.optimizers)  # one optimizer per parameter set
+    caps = family.CAPABILITIES
+    x = digits.x_test[:5]
+    if caps.samples:
         chex.assert_shape(family.sample(new_state, jax.random.key(2), 16), (16, *digits.data_shape))
-    for attr in ("Config", "init", "train_step", "batch_rows", "evaluate", "write_figures", "DEFAULT_STEPS"):
-        assert hasattr(family, attr), attr
+    if caps.encodes:
+        chex.assert_rank(family.codes(new_state, x), 2)
+        chex.assert_shape(family.reconstruct(new_state, x), x.shape)
+        chex.assert_shape(family.interpolate(new_state, x[:2], x[2:4], 3), (2, 3, *digits.data_shape))
+    if caps.likelihood:
+        chex.assert_shape(list(family.elbo_terms(new_state, x, jax.random.key(3)).values()), (5,))
+    if caps.heads:
+        assert isinstance(family.num_heads(new_state.config), int)
+    if caps.labels:
+        assert family.needs_labels(new_state.config) is False  # the defaults train without labels
+
+
+def test_the_registry_refuses_a_family_missing_what_it_declares():
+    family = types.SimpleNamespace(NAME="broken", Config=object, DEFAULT_STEPS=1, init=None, train_step=None,
+                                   batch_rows=None, CAPABILITIES=Capabilities(samples=True))
+    with pytest.raises(TypeError, match="family 'broken' does not keep the contract: missing sample \\(for samples\\)"):
+        registry.register(family)
+    with pytest.raises(TypeError, match="missing CAPABILITIES"):
+        registry.register(types.SimpleNamespace(NAME="bare", Config=object, DEFAULT_STEPS=1, init=None,
+                                                train_step=None, batch_rows=None))
+    assert "broken" not in registry.names() and "bare" not in registry.names()

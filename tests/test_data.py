@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from genjax import data
-from genjax.errors import DataError
+from genjax.core.errors import DataError
 
 
 def test_digits_split_shapes_and_scaling(digits):
@@ -112,7 +112,8 @@ BAD_CASES = {
     "corrupt npy": (lambda d: (d / "a.npy").write_bytes(b"\x93NUMPY\x01") and d / "a.npy", "cannot read"),
     "image range": (lambda d: np.save(d / "a.npy", np.full((3, 2, 2, 1), 2.0)) or d / "a.npy", "[0, 1]"),
     "text array": (lambda d: np.save(d / "a.npy", np.array([["a", "b"]])) or d / "a.npy", "numeric"),
-    "bad idx": (lambda d: (d / "x-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03\x00") and d / "x-images-idx3-ubyte",
+    "bad idx": (lambda d: (d / "x-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03\x00")
+                and d / "x-images-idx3-ubyte",
                 "cannot read IDX"),
     "empty folder": (lambda d: (d / "f").mkdir() or d / "f", "no images"),
 }

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import genjax
-from genjax import dgn, losses, nets
-from genjax.errors import ConfigError
+from genjax import dgn
+from genjax.core.errors import ConfigError
+from genjax.nn import losses, nets
 
 TINY = dgn.Config(latent_dim=4, hidden_dims=(32,), head_dims=(16,), num_heads=10, samples_per_head=16,
                   batch_size=16, schedule="constant")
@@ -97,7 +98,7 @@ def test_train_step_is_pure(digits):
 
 
 def test_head_report_scores_heads_against_their_classes(trained, digits):
-    report = dgn.evaluate(trained.state, digits)
+    report = genjax.evaluate(dgn, trained.state, digits)
     for key in ("head_accuracy", "head_accuracy_min", "head_diversity", "head_diversity_min", "data_frechet",
                 "classes_covered"):
         assert np.isfinite(report[key]), key
@@ -118,10 +119,10 @@ def test_several_heads_need_labels(digits):
         dgn.init(jax.random.key(0), TINY, {"x": digits.x_train[:160]})
     unlabelled = dataclasses.replace(digits, y_train=None, y_test=None, name="unlabelled")
     with pytest.raises(ConfigError, match="needs a labelled data set .* use num_heads=1"):
-        dgn.resolve_config(TINY, unlabelled)
+        TINY.resolved(unlabelled.context(200))
     with pytest.raises(ConfigError, match="num_heads=4 but digits has 10 classes"):
-        dgn.resolve_config(dataclasses.replace(TINY, num_heads=4), digits)
-    assert dgn.resolve_config(dataclasses.replace(TINY, num_heads=0), digits).num_heads == 10
+        dataclasses.replace(TINY, num_heads=4).resolved(digits.context(200))
+    assert dataclasses.replace(TINY, num_heads=0).resolved(digits.context(200)).num_heads == 10
     with pytest.raises(ConfigError, match="labels reach 9 but num_heads is 5"):
         dgn.init(jax.random.key(0), dataclasses.replace(TINY, num_heads=5),
                  {"x": digits.x_train[:160], "y": digits.y_train[:160]})

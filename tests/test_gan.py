@@ -9,8 +9,9 @@ import optax
 import pytest
 
 import genjax
-from genjax import gan, metrics
-from genjax.errors import ConfigError
+from genjax import gan
+from genjax.core.errors import ConfigError
+from genjax.eval import measures
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +110,10 @@ def test_gan_learns_the_ring_quickly(ring, tiny_gan_config):
     cfg = dataclasses.replace(tiny_gan_config, hidden_dims=(64, 64), d_hidden_dims=(64, 64), g_learning_rate=1e-3,
                               d_learning_rate=1e-3, ema_decay=0.9, batch_size=64)
     start = gan.init(jax.random.key(0), cfg, {"x": ring.x_train[:64]})
-    before = metrics.frechet_distance(np.asarray(gan.sample(start, jax.random.key(1), 2000)), ring.x_test)
+    before = measures.frechet_distance(np.asarray(gan.sample(start, jax.random.key(1), 2000)), ring.x_test)
     result = genjax.fit(gan, cfg, ring, steps=1500, progress=False, steps_per_call=500, eval_every=0,
                         checkpoint_every=0)
-    after = metrics.frechet_distance(np.asarray(gan.sample(result.state, jax.random.key(1), 2000)), ring.x_test)
+    after = measures.frechet_distance(np.asarray(gan.sample(result.state, jax.random.key(1), 2000)), ring.x_test)
     assert after < 0.1 * before, (before, after)
 
 

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax import losses
+from genjax.nn import losses
 
 D_REAL = np.array([[2.0], [0.5], [-0.3]], np.float32)
 D_FAKE = np.array([[-1.0], [0.25], [1.5]], np.float32)

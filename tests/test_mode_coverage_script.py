@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 
-from experiments import mode_coverage
-from experiments.cli import run_main
+from genjax.cli import mode_coverage
+from genjax.cli.common import run_main
 
 SMALL = ["--set", "hidden_dims=32,32", "--set", "d_hidden_dims=32", "--set", "batch_size=64"]
 
@@ -45,19 +45,22 @@ def test_bad_arguments(tmp_path, capsys):
     assert run(["--dataset", "spiral", "--workdir", str(tmp_path)]) == 2
     assert "invalid choice: 'spiral'" in capsys.readouterr().err
     assert run(["--preset", "biggan", "--workdir", str(tmp_path)]) == 2
-    assert "unknown preset 'biggan' for gan; valid choices: pacgan" in capsys.readouterr().err
+    assert "unknown preset 'biggan'; valid choices: pacgan, wgan_gp, mixture2d" in capsys.readouterr().err
+    assert run(["--model", "dgn", "--preset", "pacgan", "--workdir", str(tmp_path)]) == 2
+    assert "unknown preset 'pacgan' for dgn; valid choices: mixture2d" in capsys.readouterr().err
     assert run(["--trials", "0", "--workdir", str(tmp_path)]) == 2
 
 
 def test_make_mixture_round_trips_through_the_loader(tmp_path):
-    from experiments import make_mixture
-    from genjax import data, metrics
+    from genjax import data
+    from genjax.cli import make_mixture
+    from genjax.eval import measures
 
     assert run_main(lambda: make_mixture.main(["--modes", "5", "--n", "2000", "--out", str(tmp_path / "m.npz")]),
                     make_mixture.PROG) == 0
     ds = data.load(tmp_path / "m.npz")
     assert ds.modes.shape == (5, 2) and ds.mode_std == np.float32(0.05) and len(ds.x_train) == 1600
-    true = metrics.mode_coverage(ds.x_test, ds.modes, ds.mode_std)
+    true = measures.mode_coverage(ds.x_test, ds.modes, ds.mode_std)
     assert true["modes"] == 5 and true["high_quality"] > 0.97
     assert run_main(lambda: make_mixture.main(["--modes", "500", "--extent", "0.1", "--out", str(tmp_path / "x.npz")]),
                     make_mixture.PROG) == 2

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from genjax import nets
+from genjax.nn import nets
 
 CASES = [("mlp", (8, 8, 1)), ("conv", (8, 8, 1)), ("conv", (28, 28, 1)), ("conv", (9, 9, 3)), ("mlp", (2,)),
          ("mlp", (5, 7, 3))]

@@ -12,7 +12,7 @@ import chex
 import pytest
 
 import genjax
-from genjax.checkpoint import Checkpointer
+from genjax.train.checkpoint import Checkpointer
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 600
@@ -57,7 +57,7 @@ def straight(tmp_path_factory):
 
 def resume_to_the_end(workdir):
     proc = start(workdir, "--resume")
-    out, err = proc.communicate(timeout=300)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     return final_params(workdir)
 
@@ -67,7 +67,7 @@ def test_a_signal_finishes_the_call_saves_and_exits_cleanly(tmp_path, straight, 
     proc = start(tmp_path)
     wait_for_checkpoints(tmp_path, proc)
     proc.send_signal(signum)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
     assert err.count("\n") == 1 and f"stopped by {signal.Signals(signum).name} at step" in err
     stopped_at = int(err.split("at step ")[1].split(";")[0])

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 import genjax
-from genjax import autoencoder, features, metrics
+from genjax import autoencoder
+from genjax.eval import classifier, measures
+from genjax.eval.evaluate import sample_report
 
 
 def gaussian(n, d=8, shift=0.0, seed=0):
@@ -14,28 +16,28 @@ def gaussian(n, d=8, shift=0.0, seed=0):
 
 def test_identical_sets_score_perfectly():
     x = gaussian(300)
-    assert metrics.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-4)
-    assert metrics.precision_recall(x, x) == {"precision": 1.0, "recall": 1.0}
-    dc = metrics.density_coverage(x, x)
+    assert measures.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-4)
+    assert measures.precision_recall(x, x) == {"precision": 1.0, "recall": 1.0}
+    dc = measures.density_coverage(x, x)
     assert dc["coverage"] == 1.0 and dc["density"] >= 1.0
 
 
 def test_two_samples_of_one_distribution_are_close_to_real_data():
     a, b = gaussian(1000, seed=1), gaussian(1000, seed=2)
-    assert abs(metrics.kernel_inception_distance(a, b)) < 0.01
-    pr, dc = metrics.precision_recall(a, b), metrics.density_coverage(a, b)
+    assert abs(measures.kernel_inception_distance(a, b)) < 0.01
+    pr, dc = measures.precision_recall(a, b), measures.density_coverage(a, b)
     assert pr["precision"] > 0.7 and pr["recall"] > 0.7 and 0.7 < dc["density"] < 1.3 and dc["coverage"] > 0.9
 
 
 def test_shifted_gaussians():
     a, b = gaussian(2000, d=4, seed=3), gaussian(2000, d=4, shift=np.array([3.0, 0, 0, 0]), seed=4)
     # identity covariances: the Frechet distance is the squared shift
-    assert metrics.frechet_distance(a, b) == pytest.approx(9.0, rel=0.05)
-    assert metrics.kernel_inception_distance(a, b) > 1.0
+    assert measures.frechet_distance(a, b) == pytest.approx(9.0, rel=0.05)
+    assert measures.kernel_inception_distance(a, b) > 1.0
     scores = []
     for shift in (0.0, 1.5, 3.0):
         b = gaussian(2000, d=4, shift=np.array([shift, 0, 0, 0]), seed=4)
-        scores.append({**metrics.precision_recall(a, b), **metrics.density_coverage(a, b)})
+        scores.append({**measures.precision_recall(a, b), **measures.density_coverage(a, b)})
     for key in ("precision", "recall", "density", "coverage"):
         values = [s[key] for s in scores]
         assert values[0] > values[1] > values[2] and values[2] < 0.6 * values[0], (key, values)
@@ -44,19 +46,19 @@ def test_shifted_gaussians():
 def test_kid_is_the_unbiased_polynomial_mmd():
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(6, 3)), rng.normal(size=(6, 3)) + 1.0
-    k = lambda x, y: (x @ y / 3 + 1) ** 3  # noqa: E731
+    k = lambda x, y: (x @ y / 3 + 1) ** 3
     xx = sum(k(a[i], a[j]) for i in range(6) for j in range(6) if i != j) / 30
     yy = sum(k(b[i], b[j]) for i in range(6) for j in range(6) if i != j) / 30
     xy = sum(k(a[i], b[j]) for i in range(6) for j in range(6)) / 36
     # with subsets as large as the sets, every subset is the whole set (in some order)
-    assert metrics.kernel_inception_distance(a, b, subsets=3) == pytest.approx(xx + yy - 2 * xy)
+    assert measures.kernel_inception_distance(a, b, subsets=3) == pytest.approx(xx + yy - 2 * xy)
 
 
 @pytest.fixture(scope="module")
 def net(digits, tmp_path_factory, monkeypatch_module):
     monkeypatch_module.setenv("GENJAX_CACHE", str(tmp_path_factory.mktemp("cache")))
-    features._LOADED.clear()
-    return features.feature_net(digits)
+    classifier._LOADED.clear()
+    return classifier.feature_net(digits)
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +70,20 @@ def monkeypatch_module():
 def test_feature_classifier_reaches_97_percent_and_is_cached(net, digits):
     assert net.test_accuracy >= 0.97
     assert net.features(digits.x_test[:5]).shape == (5, 128)
-    cached = list(features.cache_dir().glob("classifier-digits-*/params.msgpack"))
+    cached = list(classifier.cache_dir().glob("classifier-digits-*/params.msgpack"))
     assert len(cached) == 1
-    features._LOADED.clear()
-    again = features.feature_net(digits)  # from disk: the same weights, no training
+    classifier._LOADED.clear()
+    again = classifier.feature_net(digits)  # from disk: the same weights, no training
     np.testing.assert_array_equal(again.features(digits.x_test[:5]), net.features(digits.x_test[:5]))
 
 
 def test_a_sample_missing_a_class_is_caught(net, digits):
     without_3 = digits.x_train[digits.y_train != 3]
-    report = metrics.sample_report(without_3, digits)
+    report = sample_report(without_3, digits)
     assert report["classes_covered"] == 9
     assert report["recall"] < report["recall_floor"] and report["coverage"] < report["coverage_floor"]
     assert report["frechet"] > report["frechet_floor"]
-    for key in metrics.FEATURE_MEASURES:
+    for key in measures.FEATURE_MEASURES:
         assert np.isfinite(report[key]) and np.isfinite(report[f"{key}_floor"])
 
 

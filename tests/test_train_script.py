@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from experiments import train
-from experiments.cli import run_main
-from genjax.errors import ConfigError, TrainingDiverged
+from genjax.cli import train
+from genjax.cli.common import run_main
+from genjax.core.errors import ConfigError, TrainingDiverged
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "200", "--steps-per-call", "50", "--eval-every", "100", "--checkpoint-every", "100",
@@ -51,7 +51,8 @@ def test_end_to_end_in_a_fresh_process(tmp_path):
 def test_each_family_writes_its_run_files(tmp_path, capsys, model, extra, figures, keys):
     argv = ["--model", model, "--workdir", str(tmp_path), *TINY, *extra]
     assert run(argv) == 0
-    assert figures | {"config.json", "metrics.jsonl", "eval.json", "loss_curve.png"} <= {p.name for p in tmp_path.iterdir()}
+    written = {p.name for p in tmp_path.iterdir()}
+    assert figures | {"config.json", "metrics.jsonl", "eval.json", "loss_curve.png"} <= written
     assert keys <= set(json.loads((tmp_path / "eval.json").read_text()))
     if model == "vae":
         assert "nats per example" in capsys.readouterr().out
@@ -155,7 +156,8 @@ def test_unwritable_workdir_exits_2(tmp_path, capsys):
 @given(field=st.sampled_from(["latent_dim", "batch_size", "learning_rate"]),
        value=st.one_of(st.integers(max_value=0), st.floats(max_value=0.0, allow_nan=False)))
 def test_nonpositive_sizes_and_rates_are_refused(field, value):
-    from genjax import autoencoder, config
+    from genjax import autoencoder
+    from genjax.core import config
 
     with pytest.raises(ConfigError, match=f"{field} (must be > 0|expects)"):
         config.override(autoencoder.Config(), [f"{field}={value}"])

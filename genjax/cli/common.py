@@ -1,0 +1,87 @@
+"""What every script shares: one-line errors and exit codes, and choosing a model's config from the
+command line (``--model``, ``--preset``, ``--set``, ``--fields``, ``--print-config``).
+
+Exit codes: 0 done; 2 bad usage, config or data (one line on stderr); 3 training diverged (the last
+good checkpoint is kept); 128 + the signal number (130, 143) when SIGINT or SIGTERM stopped training
+after a checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from genjax.core import config as cfg_lib
+from genjax.core.errors import GenjaxError, Interrupted, TrainingDiverged
+from genjax.models import presets, registry
+from genjax.models.family import Family
+
+EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (no usage dump) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def run_main(main: Callable[[], None], prog: str) -> int:
+    """Run ``main``; map genjax errors to one stderr line and exit 2, divergence to exit 3, and a
+    SIGINT/SIGTERM stop (after a checkpoint) to 128 + the signal number."""
+    try:
+        main()
+    except GenjaxError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TrainingDiverged as exc:
+        print(f"{prog}: {exc}; the last good checkpoint is kept", file=sys.stderr)
+        return EXIT_DIVERGED
+    except Interrupted as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    return EXIT_OK
+
+
+def entry_point(main: Callable[[list[str] | None], None], prog: str) -> Callable[[], None]:
+    """A console script: ``main`` on the command line's arguments, exiting with :func:`run_main`'s code."""
+    return lambda: sys.exit(run_main(lambda: main(None), prog))
+
+
+def add_config_arguments(parser: Parser, models: tuple[str, ...], default: str) -> None:
+    """``--model`` (one of ``models``, else ``default``), ``--preset``, ``--set``, ``--fields``, ``--print-config``."""
+    parser.add_argument("--model", choices=models, help=f"the family to train (default: {default}, or the preset's)")
+    parser.set_defaults(default_model=default)
+    parser.add_argument("--preset", help=f"start from a named config: {', '.join(presets.names())} (--fields "
+                                         "shows its values)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change a config field, e.g. --set latent_dim=2 --set hidden_dims=512,256 (repeatable)")
+    parser.add_argument("--fields", action="store_true",
+                        help="list the model's config fields with type, value and meaning, then exit")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the fully resolved config of this command as JSON, then exit without training")
+
+
+def family_and_config(args: argparse.Namespace) -> tuple[Family, Any]:
+    """The family chosen by ``--model``/``--preset`` and its starting config (the preset's, or the defaults)."""
+    if args.preset:
+        preset = presets.get(args.preset, args.model)
+        return registry.get(preset.model), preset.config
+    family = registry.get(args.model or args.default_model)
+    return family, family.Config()
+
+
+def fields_table(family: Family, config: Any) -> str:
+    """``--fields``: every field of ``config`` with its type, value and meaning."""
+    rows = cfg_lib.describe(config)
+    width = max(len(r["name"]) for r in rows)
+    kind = max(len(r["type"]) for r in rows)
+    lines = [f"{family.NAME} config fields (--set FIELD=VALUE):"]
+    lines += [f"  {r['name']:{width}}  {r['type']:{kind}}  {r['value']:>12}  {r['help']}" for r in rows]
+    return "\n".join(lines)
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))

@@ -1,0 +1,129 @@
+"""Several families on one labelled image set with equal step budgets, and a report that compares them.
+
+    genjax-compare --workdir runs/compare
+
+Trains every model of ``--models`` (family names, or preset names such as ``wgan_gp``) for ``--steps``
+steps, each in its own run directory as ``genjax-train`` writes it, evaluates each on the held-out
+split with the same measures, and writes ``report.md`` (a table, figures and a "which to choose"
+section computed from this run's numbers), ``report.json`` (the same numbers) and the figures beside
+them. Exit codes as ``genjax-train``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from genjax import experiment
+from genjax.cli import common
+from genjax.core import config as cfg_lib
+from genjax.core import data
+from genjax.core.errors import ConfigError, RunError
+from genjax.eval import plots, report
+from genjax.models import presets, registry
+from genjax.models.family import Family
+from genjax.train import rundir
+from genjax.train.steps import run_config
+
+PROG = "genjax-compare"
+MODELS = ("autoencoder", "vae", "gan", "wgan_gp", "dgn")  # the default comparison
+PCA_CODE_SIZE = 8  # the PCA baseline's size when no model encodes (else the first encoder's code size)
+
+
+def parser() -> common.Parser:
+    choices = (*registry.names(), *presets.names())
+    p = common.Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p.add_argument("--workdir", type=Path, required=True)
+    p.add_argument("--dataset", default="digits", help="a labelled image data set (digits, or a path)")
+    p.add_argument("--steps", type=int, default=4000, help="train_step calls per model (default 4000)")
+    p.add_argument("--models", nargs="+", choices=choices, default=list(MODELS), metavar="MODEL",
+                   help=f"families or presets to compare, from: {', '.join(choices)} (default: {' '.join(MODELS)})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace a report already in --workdir")
+    p.add_argument("--fields", action="store_true", help="list each model's config fields, then exit")
+    p.add_argument("--print-config", action="store_true",
+                   help="print each model's fully resolved config as JSON, then exit without training")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def entry_of(name: str) -> tuple[str, Family, Any]:
+    """A ``--models`` entry: its label in the report, its family and its config."""
+    if name in presets.PRESETS:
+        preset = presets.PRESETS[name]
+        return f"{preset.model} ({name})", registry.get(preset.model), preset.config
+    family = registry.get(name)
+    return name, family, family.Config()
+
+
+def slug(label: str) -> str:
+    return label.replace(" (", "-").replace(")", "").replace(" ", "-")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.steps <= 0:
+        raise ConfigError("--steps must be a positive integer")
+    entries = [entry_of(name) for name in args.models]
+    if args.fields:
+        print("\n\n".join(common.fields_table(family, config) for _, family, config in entries))
+        return
+    dataset = data.load(args.dataset)
+    if dataset.y_train is None or not dataset.is_image:
+        raise ConfigError(f"{PROG} needs a labelled image data set; {dataset.name} is not one")
+    if args.print_config:
+        common.print_json({label: rundir.describe(family, run_config(family, config, dataset, args.steps),
+                                                  dataset.name, dataset.data_shape, args.seed)
+                           for label, family, config in entries})
+        return
+    if (args.workdir / "report.json").exists() and not args.overwrite:
+        raise RunError(f"{args.workdir} already holds report.json; pass --overwrite to replace it")
+    try:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot write to {args.workdir}: {exc.strerror}") from None
+    rows, figures, codes = {}, {}, {}
+    bar = tqdm(entries, desc="compare", unit="model", disable=args.no_progress, dynamic_ncols=True)
+    for label, family, config in bar:
+        bar.set_postfix_str(label)
+        start = time.perf_counter()
+        outcome = experiment.train_and_evaluate(
+            family, config, dataset, workdir=args.workdir / slug(label), title=label, steps=args.steps, seed=args.seed,
+            overwrite=True, steps_per_call=250, eval_every=0, checkpoint_every=0, progress=not args.no_progress)
+        state = outcome.result.state
+        rows[label] = {**outcome.report, "wall_seconds": time.perf_counter() - start,
+                       "config": cfg_lib.to_dict(state.config)}
+        figures[label] = {p.stem: str(p.relative_to(args.workdir)) for p in outcome.figures}
+        if family.CAPABILITIES.encodes:
+            codes[label] = (np.asarray(family.codes(state, dataset.x_test)), dataset.y_test)
+        tqdm.write(f"{label}: {rows[label]['wall_seconds']:.0f} s, " + ", ".join(
+            f"{h} {report.cell(rows[label], k, f)}" for k, h, f in report.COLUMNS
+            if rows[label].get(k) is not None and k != "parameters"))
+    code_size = next((c.shape[-1] for c, _ in codes.values()), PCA_CODE_SIZE)
+    rows["PCA"], rows["PCA + Gaussian"], pca_samples, pca_codes = report.pca_rows(dataset, code_size)
+    codes["PCA"] = (pca_codes, dataset.y_test)
+    figures["PCA + Gaussian"] = {"samples": str(plots.image_grid(pca_samples[:64], args.workdir / "pca_samples.png")
+                                                .relative_to(args.workdir))}
+    figures["codes"] = {"codes": str(plots.code_views(codes, args.workdir / "codes.png").relative_to(args.workdir))}
+    floor = report.floor_row(rows, dataset.num_classes)
+    choose = report.conclusions(rows, floor, dataset.num_classes)
+    markdown = report.write_markdown(args.workdir / "report.md", dataset, args.steps, args.seed, rows, floor, figures,
+                                     choose)
+    clean = {name: {k: v for k, v in row.items() if not k.endswith("_floor")} for name, row in rows.items()}
+    (args.workdir / "report.json").write_text(json.dumps(
+        {"dataset": dataset.name, "steps": args.steps, "seed": args.seed, "jax": jax.__version__,
+         "device": str(jax.devices()[0]), "models": clean, "real_data_floor": floor, "figures": figures,
+         "which_to_choose": choose}, indent=2, default=str) + "\n")
+    print(markdown.read_text().split("## Figures")[0])
+    print(f"wrote {args.workdir}/: report.md, report.json, codes.png, pca_samples.png and one run directory per model")
+
+
+entry = common.entry_point(main, PROG)
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,87 @@
+"""Train one family on one data set and write a complete run directory.
+
+    genjax-train --model autoencoder --dataset digits --workdir runs/ae
+
+Writes ``config.json``, ``metrics.jsonl``, ``eval.json``, ``loss_curve.png``, the family's figures
+(``reconstructions.png`` for autoencoders) and ``checkpoints/``. Exit codes: 0 done; 2 bad usage,
+config or data (one line on stderr); 3 training diverged (the last good checkpoint is kept).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from genjax import experiment
+from genjax.cli import common
+from genjax.core import config as cfg_lib
+from genjax.core import data
+from genjax.core.errors import ConfigError
+from genjax.eval.evaluate import notes
+from genjax.models import registry
+from genjax.train import rundir
+from genjax.train.steps import run_config
+
+PROG = "genjax-train"
+RUN_STATS = ("steps", "train_seconds", "compile_seconds", "steps_per_second")
+
+
+def parser() -> common.Parser:
+    p = common.Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    common.add_config_arguments(p, registry.names(), "autoencoder")
+    p.add_argument("--dataset", default="digits", help=f"{', '.join(data.NAMES)}, or a path to .npz/.npy/images/IDX")
+    p.add_argument("--workdir", type=Path, help="run directory (default runs/<model>-<dataset>)")
+    p.add_argument("--steps", type=int, help="total training steps (default: the family's DEFAULT_STEPS)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the run in --workdir from its newest checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --workdir")
+    p.add_argument("--steps-per-call", type=int, default=100, help="steps fused per compiled call = log interval")
+    p.add_argument("--eval-every", type=int, default=1000, help="held-out evaluation interval in steps (0: off)")
+    p.add_argument("--checkpoint-every", type=int, default=1000, help="checkpoint interval in steps (0: only at end)")
+    p.add_argument("--keep", type=int, default=3, help="checkpoints to keep")
+    p.add_argument("--devices", type=int, help="train data-parallel on this many devices (default: one)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other; pass one")
+    if args.resume and args.workdir and not (args.model or args.preset):  # the model the run trained
+        args.model = rundir.read_description(args.workdir).get("model")
+    family, config = common.family_and_config(args)
+    if args.fields:
+        print(common.fields_table(family, config))
+        return
+    steps = family.DEFAULT_STEPS if args.steps is None else args.steps
+    if steps <= 0 or args.steps_per_call <= 0 or args.keep <= 0:
+        raise ConfigError("--steps, --steps-per-call and --keep must be positive integers")
+    workdir = args.workdir or Path("runs") / f"{family.NAME}-{Path(args.dataset).stem}"
+    if args.resume:  # the run's own config, as config.json recorded it
+        saved = rundir.read_description(workdir).get("config", {})
+        config = family.Config(**cfg_lib.coerce(family.Config, saved))
+    config = cfg_lib.override(config, args.overrides)
+    dataset = data.load(args.dataset)
+    if args.print_config:
+        common.print_json(rundir.describe(family, run_config(family, config, dataset, steps), dataset.name,
+                                          dataset.data_shape, args.seed))
+        return
+    outcome = experiment.train_and_evaluate(
+        family, config, dataset, workdir=workdir, steps=steps, seed=args.seed, steps_per_call=args.steps_per_call,
+        eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, keep=args.keep, resume=args.resume,
+        overwrite=args.overwrite, progress=not args.no_progress, devices=args.devices)
+    report = outcome.report
+    print(f"{family.NAME} on {dataset.name}: {report['steps']} steps in {report['train_seconds']:.1f} s "
+          f"(compile {report['compile_seconds']:.1f} s, {report['steps_per_second']:.0f} steps/s)")
+    for key, value in report.items():
+        if key not in RUN_STATS:
+            print(f"  {key:22s} {value:.4f}" if isinstance(value, float) else f"  {key:22s} {value}")
+    for note in notes(family):
+        print(f"  note: {note}")
+    print(f"wrote {workdir}/: {experiment.EVAL_FILE}, metrics.jsonl, config.json, checkpoints/, "
+          + ", ".join(p.name for p in outcome.figures))
+
+
+entry = common.entry_point(main, PROG)
+
+if __name__ == "__main__":
+    entry()

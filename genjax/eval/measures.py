@@ -1,0 +1,190 @@
+"""Evaluation measures computed on the host from arrays: reconstructions, codes, samples and features.
+
+Reconstruction: MSE per element (pixels in [0, 1]) and PSNR = 10 log10(1 / MSE) in dB.
+Linear probe: standardised codes, scikit-learn ``LogisticRegression(max_iter=1000)``, test accuracy.
+PCA baseline: PCA with as many components as the code, fitted on the training split, with the same
+probe on its components, so every autoencoder run shows whether it beats the linear baseline.
+Samples: mode coverage on mixtures, Frechet distance, KID, precision/recall, density/coverage and
+class histograms.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from genjax.core.data import Dataset
+
+
+def psnr(mse: float, peak: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB for a mean squared error on data with range ``peak``."""
+    return float(10.0 * np.log10(peak**2 / mse)) if mse > 0 else float("inf")
+
+
+def linear_probe(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray) -> float:
+    """Test accuracy of a logistic regression on standardised features ``[N, K]``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    probe.fit(z_train.reshape(len(z_train), -1), y_train)
+    return float(probe.score(z_test.reshape(len(z_test), -1), y_test))
+
+
+def fit_pca(dataset: Dataset, n_components: int):
+    """scikit-learn ``PCA`` with ``n_components`` (at most the training split's rank bound) fitted on the
+    flattened training split; ``random_state=0`` fixes the randomised solver scikit-learn picks for large data."""
+    from sklearn.decomposition import PCA
+
+    flat_train = dataset.x_train.reshape(len(dataset.x_train), -1)
+    return PCA(min(n_components, *flat_train.shape), random_state=0).fit(flat_train)
+
+
+def pca_baseline(dataset: Dataset, n_components: int) -> dict[str, float | None]:
+    """:func:`pca_scores` of a PCA with ``n_components`` fitted on the training split (:func:`fit_pca`)."""
+    return pca_scores(fit_pca(dataset, n_components), dataset)
+
+
+def pca_scores(pca, dataset: Dataset) -> dict[str, float | None]:
+    """A fitted PCA's test MSE per element (reconstruction from its components) and the linear-probe
+    accuracy on its components (None when the data set is unlabelled)."""
+    flat_train = dataset.x_train.reshape(len(dataset.x_train), -1)
+    flat_test = dataset.x_test.reshape(len(dataset.x_test), -1)
+    z_train, z_test = pca.transform(flat_train), pca.transform(flat_test)
+    test_mse = float(np.mean((pca.inverse_transform(z_test) - flat_test) ** 2))
+    probe = None
+    if dataset.y_train is not None:
+        probe = linear_probe(z_train, dataset.y_train, z_test, dataset.y_test)
+    return {"pca_test_mse": test_mse, "pca_probe_accuracy": probe}
+
+
+# ---------------------------------------------------------------- samples
+
+
+def kl_to_uniform(counts: np.ndarray) -> float:
+    """KL(p || uniform) in nats for the histogram ``counts`` ``[K]`` (empty bins contribute 0)."""
+    p = counts / counts.sum()
+    nonzero = p > 0
+    return float(np.sum(p[nonzero] * np.log(p[nonzero] * len(counts))))
+
+
+def mode_coverage(samples: np.ndarray, means: np.ndarray, std: float) -> dict[str, float]:
+    """PacGAN's measures for a mixture of isotropic Gaussians with centres ``means`` ``[K, D]``.
+
+    A sample ``[N, D]`` is high quality when it lies within 3 ``std`` of its nearest centre; a mode is
+    captured when it has at least one high-quality sample; ``reverse_kl`` is KL(p_gen || uniform) over
+    the histogram of the high-quality samples' nearest modes (modes with no sample contribute 0).
+    Returns ``modes`` (count), ``high_quality`` (fraction in [0, 1]) and ``reverse_kl`` (nats).
+    """
+    distances = np.linalg.norm(samples[:, None, :] - means[None, :, :], axis=-1)
+    nearest = distances.argmin(axis=1)
+    good = distances[np.arange(len(samples)), nearest] <= 3.0 * std
+    counts = np.bincount(nearest[good], minlength=len(means)).astype(float)
+    reverse_kl = kl_to_uniform(counts) if good.any() else float("inf")
+    return {"modes": int((counts > 0).sum()), "high_quality": float(good.mean()), "reverse_kl": reverse_kl}
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to ``a`` and ``b`` ``[N, D]``:
+    ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)), with 1e-6 added to each covariance's diagonal."""
+    from scipy import linalg
+
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    offset = 1e-6 * np.eye(a.shape[1])  # keeps the product non-singular (e.g. constant border pixels)
+    cov_a = np.atleast_2d(np.cov(a, rowvar=False)) + offset
+    cov_b = np.atleast_2d(np.cov(b, rowvar=False)) + offset
+    root = linalg.sqrtm(cov_a @ cov_b)
+    root = root.real if np.iscomplexobj(root) else root
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2.0 * root))
+
+
+_PIXEL_CLASSIFIERS: dict[tuple, tuple] = {}
+
+
+def pixel_classifier(dataset: Dataset):
+    """A logistic regression on the raw training examples and its test accuracy (fitted once per data set)."""
+    from sklearn.linear_model import LogisticRegression
+
+    key = (dataset.name, dataset.x_train.shape, float(dataset.x_train.sum()))
+    if key not in _PIXEL_CLASSIFIERS:
+        flat = dataset.x_train.reshape(len(dataset.x_train), -1)
+        classifier = LogisticRegression(max_iter=1000).fit(flat, dataset.y_train)
+        accuracy = float(classifier.score(dataset.x_test.reshape(len(dataset.x_test), -1), dataset.y_test))
+        _PIXEL_CLASSIFIERS[key] = (classifier, accuracy)
+    return _PIXEL_CLASSIFIERS[key]
+
+
+def mean_pairwise_distance(x: np.ndarray) -> float:
+    """Mean Euclidean distance between distinct rows of ``x`` ``[N, ...]`` (flattened, float64)."""
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    d2 = np.maximum(np.sum(flat**2, 1)[:, None] + np.sum(flat**2, 1)[None, :] - 2 * flat @ flat.T, 0.0)
+    return float(np.sqrt(d2)[np.triu_indices(len(flat), k=1)].mean())
+
+
+def class_histogram(predicted: np.ndarray, num_classes: int) -> dict[str, float]:
+    """``classes_covered`` (classes predicted for at least 1% of samples), ``class_kl`` = KL(p || uniform)
+    in nats, and ``largest_class_fraction`` (the share of the most predicted class)."""
+    counts = np.bincount(predicted, minlength=num_classes)
+    return {"classes_covered": int((counts >= 0.01 * len(predicted)).sum()), "class_kl": kl_to_uniform(counts),
+            "largest_class_fraction": float(counts.max() / len(predicted))}
+
+
+def kernel_inception_distance(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 1000,
+                              seed: int = 0) -> float:
+    """KID (Binkowski et al. 2018): the unbiased MMD^2 between features ``a`` ``[N, D]`` and ``b`` ``[M, D]``
+    under the polynomial kernel k(x, y) = (x.y / D + 1)^3, averaged over ``subsets`` random subsets of
+    ``min(subset_size, N, M)`` rows of each (drawn without replacement, ``seed``)."""
+    rng = np.random.default_rng(seed)
+    size = min(subset_size, len(a), len(b))
+    dim = a.shape[1]
+    estimates = []
+    for _ in range(subsets):
+        x = a[rng.choice(len(a), size, replace=False)].astype(np.float64)
+        y = b[rng.choice(len(b), size, replace=False)].astype(np.float64)
+        k_xx, k_yy, k_xy = ((u @ v.T / dim + 1.0) ** 3 for u, v in ((x, x), (y, y), (x, y)))
+        off = size * (size - 1)
+        estimates.append((k_xx.sum() - np.trace(k_xx)) / off + (k_yy.sum() - np.trace(k_yy)) / off
+                         - 2.0 * k_xy.mean())
+    return float(np.mean(estimates))
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    d2 = np.sum(a**2, 1)[:, None] + np.sum(b**2, 1)[None, :] - 2.0 * a @ b.T
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+def _knn_radii(x: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each row of ``x`` to its k-th nearest other row."""
+    return np.sort(_distances(x, x), axis=1)[:, k]  # column 0 is the row itself
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) with k-nearest-neighbour manifolds.
+
+    precision: the fraction of ``fake`` rows inside some real row's k-NN ball; recall: the fraction of
+    ``real`` rows inside some fake row's k-NN ball. Both in [0, 1].
+    """
+    cross = _distances(real, fake)  # [N_real, N_fake]
+    precision = np.mean((cross <= _knn_radii(real, k)[:, None]).any(axis=0))
+    recall = np.mean((cross <= _knn_radii(fake, k)[None, :]).any(axis=1))
+    return {"precision": float(precision), "recall": float(recall)}
+
+
+def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
+    """Density and coverage (Naeem et al. 2020) on the real rows' k-NN balls.
+
+    density: mean over fake rows of (number of real balls containing it) / k (about 1 when the two
+    sets match; above 1 when samples crowd dense regions); coverage: the fraction of real rows whose
+    ball contains at least one fake row, in [0, 1].
+    """
+    inside = _distances(real, fake) <= _knn_radii(real, k)[:, None]  # [N_real, N_fake]
+    return {"density": float(inside.sum(axis=0).mean() / k), "coverage": float(inside.any(axis=1).mean())}
+
+
+FEATURE_MEASURES = ("frechet", "kid", "precision", "recall", "density", "coverage")
+
+
+def feature_measures(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+    """Every distribution measure between reference features and candidate features ``[N, D]``."""
+    return {"frechet": frechet_distance(candidate, reference), "kid": kernel_inception_distance(candidate, reference),
+            **precision_recall(reference, candidate), **density_coverage(reference, candidate)}

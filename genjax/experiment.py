@@ -1,0 +1,66 @@
+"""Layer 5: what an experiment does with the layers below, written once for research code and scripts.
+
+:func:`fit` is the training loop with the family's light evaluation every ``eval_every`` steps (the
+``genjax.fit`` of the public API); :func:`train_and_evaluate` trains a run directory to its end, then
+writes its full evaluation (``eval.json``), the loss curve and the family's figures.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from genjax.core.data import Dataset
+from genjax.eval import evaluate as evaluation
+from genjax.eval import plots
+from genjax.eval.figures import write_figures
+from genjax.models import registry
+from genjax.models.family import Family
+from genjax.train import loop
+
+EVAL_FILE = "eval.json"
+
+
+def fit(family: Family | str, config: Any, dataset: Dataset, **options: Any) -> loop.FitResult:
+    """:func:`genjax.train.loop.fit` (same arguments) that logs ``genjax.eval.evaluate.light`` every
+    ``eval_every`` steps unless ``evaluate`` is given."""
+    family = registry.lookup(family)
+    options.setdefault("evaluate", evaluation.light(family, dataset))
+    return loop.fit(family, config, dataset, **options)
+
+
+def parameter_count(params: Any) -> int:
+    """Scalars in a parameter tree."""
+    return int(sum(np.size(leaf) for leaf in jax.tree.leaves(params)))
+
+
+@dataclasses.dataclass
+class Outcome:
+    """A finished run: the loop's result, the contents of ``eval.json`` and the figures written."""
+
+    result: loop.FitResult
+    report: dict[str, Any]
+    figures: list[Path]
+
+
+def train_and_evaluate(family: Family | str, config: Any, dataset: Dataset, *, workdir: str | Path,
+                       title: str | None = None, **options: Any) -> Outcome:
+    """:func:`fit` into ``workdir``, then the full evaluation of the final state: ``eval.json`` (the measures
+    of :func:`genjax.eval.evaluate.evaluate` plus steps, seconds, steps/s and parameters),
+    ``loss_curve.png`` (titled ``title``, default the family's name) and the family's figures."""
+    family = registry.lookup(family)
+    workdir = Path(workdir)
+    result = fit(family, config, dataset, workdir=workdir, **options)
+    report = evaluation.evaluate(family, result.state, dataset, full=True)
+    report.update(steps=int(result.state.step), train_seconds=round(result.train_seconds, 3),
+                  compile_seconds=round(result.compile_seconds, 3),
+                  steps_per_second=round(result.steps_per_second, 1),
+                  parameters=parameter_count(result.state.params))
+    (workdir / EVAL_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    figures = [plots.loss_curves(result.history, workdir / "loss_curve.png", title or family.NAME)]
+    figures += write_figures(family, result.state, dataset, workdir)
+    return Outcome(result, report, figures)

@@ -1,0 +1,209 @@
+"""Deep generative networks without a discriminator: a multi-head generator trained by kernel moment matching.
+
+One generator has a shared MLP trunk and ``num_heads`` heads, one per sample type (e.g. per digit
+class). Each step, head ``k`` generates ``samples_per_head`` samples and the loss is the sum over heads
+of the unbiased MMD^2 (:func:`genjax.nn.losses.mmd2`) between them and the examples of class ``k`` in
+the real batch. ``num_heads=1`` is a plain generative moment-matching network (Li et al. 2015) and
+needs no labels; ``num_heads > 1`` needs integer labels ``0..num_heads-1``.
+
+Kernel: a mixture of Gaussian kernels with bandwidths ``bandwidths`` times a unit. With
+``bandwidth_unit="median"`` (default) the unit is the median pairwise distance between the real
+batch's examples (computed per step, no gradient), so the same default serves pixels and 2-D points;
+``"absolute"`` uses the bandwidths in data units.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from genjax.core import config as cfg_lib
+from genjax.core import optim
+from genjax.core.errors import ConfigError
+from genjax.core.state import State
+from genjax.models import fields
+from genjax.models.family import Batch, Capabilities, Metrics, batch_context
+from genjax.nn import losses, nets
+
+NAME = "dgn"
+DEFAULT_STEPS = 3000  # what the scripts train for unless told otherwise
+CAPABILITIES = Capabilities(samples=True, heads=True, labels=True)
+BANDWIDTH_UNITS = ("median", "absolute")
+MEDIAN_ROWS = 256  # real examples whose pairwise distances set the "median" bandwidth unit
+
+
+def _one_head_per_class(value: int, config: Config, context: cfg_lib.Context) -> int:
+    """``num_heads`` 0: one head per class of the data (one head without labels); others are checked."""
+    if value == 0:
+        if not context.labelled:
+            return 1
+        if context.num_classes is None:
+            raise ConfigError("num_heads=0 (one head per class) needs the whole data set's classes: genjax.fit "
+                              "resolves it; pass num_heads explicitly to init")
+        return context.num_classes
+    if value > 1 and not context.labelled:
+        raise ConfigError(f"num_heads={value} needs a labelled data set (one head per class); {context.data_name} "
+                          "has no labels, so use num_heads=1")
+    if value > 1 and context.num_classes is not None and context.num_classes != value:
+        raise ConfigError(f"num_heads={value} but {context.data_name} has {context.num_classes} classes; use "
+                          f"num_heads={context.num_classes} (one per class), 1, or 0 (one per class)")
+    return value
+
+
+def _at_least_two(name: str, value: int, config: Config) -> None:
+    if value < 2:
+        raise ConfigError(f"{name} must be at least 2 (unbiased MMD), got {value}")
+
+
+def _positive_list(name: str, value: tuple[float, ...], config: Config) -> None:
+    if not value or min(value) <= 0:
+        raise ConfigError(f"{name} must be a non-empty list of positive numbers, got {value}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config(optim.OptimizerFields):
+    """DGN hyperparameters; every field has a default (``dataclasses.replace`` to change)."""
+
+    latent_dim: int = fields.LATENT_DIM(16, "size of z ~ N(0, I)")
+    architecture: str = cfg_lib.Spec("networks: mlp (the multi-head generator is an MLP)",
+                                     (cfg_lib.choice(("mlp",)),))("mlp")
+    hidden_dims: tuple[int, ...] = fields.HIDDEN_DIMS((256, 256), "widths of the shared trunk")
+    head_dims: tuple[int, ...] = cfg_lib.Spec("hidden widths of each head (then a linear layer to the data)",
+                                              (cfg_lib.widths(allow_empty=True),))((128,))
+    activation: str = fields.ACTIVATION("relu")
+    num_heads: int = cfg_lib.Spec("heads; 0: one per class of the data's labels (one without labels)",
+                                  (cfg_lib.nonnegative,), resolve=_one_head_per_class)(0)
+    samples_per_head: int = cfg_lib.Spec("generated examples per head per step", (_at_least_two,))(128)
+    bandwidths: tuple[float, ...] = cfg_lib.Spec("kernel bandwidths, in bandwidth_unit",
+                                                 (_positive_list,))((0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0))
+    bandwidth_unit: str = cfg_lib.Spec("median (pairwise distance of the real batch) or absolute (data units)",
+                                       (cfg_lib.choice(BANDWIDTH_UNITS),))("median")
+    output: str = fields.OUTPUT("auto")
+    batch_size: int = fields.BATCH_SIZE(128, "real examples per head per step (a batch holds num_heads * "
+                                             "batch_size, any order)")
+    learning_rate: float = optim.LEARNING_RATE(1e-3)
+    schedule: str = optim.SCHEDULE("cosine")
+
+
+@functools.cache
+def _generator(cfg: Config, data_shape: tuple[int, ...]) -> nets.HeadedDecoder:
+    return nets.HeadedDecoder(data_shape, cfg.num_heads, cfg.hidden_dims, cfg.head_dims, cfg.activation)
+
+
+def batch_rows(cfg: Config) -> int:
+    """Real examples per ``train_step`` batch: ``batch_size`` per head on average (uniform over the data)."""
+    return max(cfg.num_heads, 1) * cfg.batch_size
+
+
+def needs_labels(cfg: Config) -> bool:
+    """Several heads train on ``batch['y']`` (one head per class)."""
+    return cfg.num_heads > 1
+
+
+def num_heads(cfg: Config) -> int:
+    return cfg.num_heads
+
+
+def _check_labels(cfg: Config, batch: Batch) -> None:
+    if needs_labels(cfg) and "y" not in batch:
+        raise ConfigError(f"num_heads={cfg.num_heads} needs labels (one head per class): batch['y']; unlabelled "
+                          "data train with num_heads=1")
+
+
+def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
+    """A fresh state; shapes come from the example ``batch['x']`` ``[N, *data_shape]``.
+
+    ``num_heads`` 0 means one head without labels in ``batch``; with labels, pass it explicitly
+    (``genjax.fit`` sets it to the data set's class count).
+    """
+    data_shape = nets.check_batch(cfg.architecture, batch)
+    _check_labels(cfg, batch)
+    cfg = cfg.resolved(batch_context(batch, data_shape, DEFAULT_STEPS))
+    if cfg.num_heads > 1 and int(np.max(batch["y"])) >= cfg.num_heads:
+        raise ConfigError(f"labels reach {int(np.max(batch['y']))} but num_heads is {cfg.num_heads} (one head per "
+                          "class)")
+    losses.check_output_range(cfg.output, np.asarray(batch["x"]))
+    params = {"generator": _generator(cfg, data_shape).init(key, jnp.zeros((cfg.num_heads, 1, cfg.latent_dim)))}
+    return State.create(params=params, optimizers={"generator": optim.adam(cfg, cfg.learning_rate)}, config=cfg,
+                        data_shape=data_shape)
+
+
+def _activate(state: State, outputs: jax.Array) -> jax.Array:
+    return losses.activate(outputs, state.config.output)
+
+
+def _bandwidths(cfg: Config, real: jax.Array) -> jax.Array:
+    """Kernel bandwidths in data units ``[len(bandwidths)]`` for the flattened real batch ``[N, D]``."""
+    scale = jnp.asarray(cfg.bandwidths, real.dtype)
+    if cfg.bandwidth_unit == "absolute":
+        return scale
+    subset = real[:MEDIAN_ROWS]
+    d2 = losses.squared_distances(subset, subset)
+    off_diagonal = d2[jnp.triu_indices(subset.shape[0], k=1)]
+    return scale * jax.lax.stop_gradient(jnp.sqrt(jnp.median(off_diagonal)))
+
+
+def _class_rows(cfg: Config, x: jax.Array, y: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+    """The real examples of each head: ``[K, R, D]`` rows and a ``[K, R]`` 0/1 mask of the valid ones.
+
+    One head takes the whole batch. Several heads gather the rows of their class, up to
+    R = 2 * batch_size of them (a uniform batch holds about batch_size per class; rows past R are ignored).
+    """
+    if cfg.num_heads == 1:
+        return x[None], jnp.ones((1, x.shape[0]), x.dtype)
+    capacity = min(2 * cfg.batch_size, x.shape[0])
+
+    def gather(k):
+        index = jnp.nonzero(y == k, size=capacity, fill_value=0)[0]
+        valid = jnp.arange(capacity) < jnp.sum(y == k)
+        return x[index], valid.astype(x.dtype)
+
+    return jax.vmap(gather)(jnp.arange(cfg.num_heads))
+
+
+@jax.jit
+def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]:
+    """One Adam step on the sum over heads of MMD^2(head k's samples, the batch's examples of class k).
+
+    ``batch['x']`` ``[num_heads * batch_size, *data_shape]`` in any order (and ``batch['y']`` when
+    ``num_heads`` > 1). Metrics: ``loss`` (the sum), ``mmd2_mean`` (its mean over heads), ``mmd2_max``
+    (the worst head), ``bandwidth`` (the unit in data units). Pure; compiles once per batch shape.
+    """
+    cfg = state.config
+    nets.check_batch(cfg.architecture, batch, state.data_shape)
+    _check_labels(cfg, batch)
+    real = batch["x"].reshape(batch["x"].shape[0], -1)
+    bandwidths = _bandwidths(cfg, real)
+    rows, masks = _class_rows(cfg, real, batch.get("y"))
+    z = jax.random.normal(key, (cfg.num_heads, cfg.samples_per_head, cfg.latent_dim))
+
+    def loss_fn(params):
+        fake = _activate(state, _generator(cfg, state.data_shape).apply(params, z))
+        fake = fake.reshape(cfg.num_heads, cfg.samples_per_head, -1)
+        per_head = jax.vmap(lambda f, r, m: losses.mmd2(f, r, bandwidths, m))(fake, rows, masks)
+        return jnp.sum(per_head), per_head
+
+    (loss, per_head), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params["generator"])
+    return state.apply_gradients({"generator": grads}), {
+        "loss": loss, "mmd2_mean": jnp.mean(per_head), "mmd2_max": jnp.max(per_head),
+        "bandwidth": bandwidths[0] / cfg.bandwidths[0]}
+
+
+@functools.partial(jax.jit, static_argnames=("n", "head"))
+def sample(state: State, key: jax.Array, n: int, head: int | None = None) -> jax.Array:
+    """``n`` samples ``[n, *data_shape]`` in data space from head ``head``, or with ``head=None``
+    from every head in turn (sample ``i`` from head ``i % num_heads``)."""
+    cfg = state.config
+    generator = _generator(cfg, state.data_shape)
+    if head is not None:
+        if not 0 <= head < cfg.num_heads:
+            raise ConfigError(f"head {head} does not exist; valid heads: 0..{cfg.num_heads - 1}")
+        z = jax.random.normal(key, (n, cfg.latent_dim))
+        return _activate(state, generator.apply(state.params["generator"], z, head))
+    per_head = -(-n // cfg.num_heads)
+    z = jax.random.normal(key, (cfg.num_heads, per_head, cfg.latent_dim))
+    out = _activate(state, generator.apply(state.params["generator"], z))  # [K, per_head, *shape]
+    return jnp.swapaxes(out, 0, 1).reshape(-1, *state.data_shape)[:n]

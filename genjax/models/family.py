@@ -1,0 +1,113 @@
+"""The contract every family keeps, in code: what it must define and the optional capabilities it declares.
+
+A family is a module (or any object) with the attributes of :class:`Family`. What it can do beyond
+training is declared in its ``CAPABILITIES`` (:class:`Capabilities`), and each declared capability
+brings the functions of its protocol (:class:`Encoder`, :class:`Sampler`, :class:`HeadedSampler`,
+:class:`Likelihood`, :class:`Conditional`). The registry (:mod:`genjax.models.registry`) checks
+both when it hands a family out; everything else reads ``CAPABILITIES`` and never probes.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+import jax
+
+from genjax.core.config import Context
+from genjax.core.state import State
+
+Batch = dict[str, Any]  # {"x": [N, *data_shape]} or {"x": ..., "y": [N] int labels}
+Metrics = dict[str, jax.Array]  # scalars
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What a family can do besides training; each true flag requires the functions named in :data:`PROVIDES`."""
+
+    encodes: bool = False  # codes, reconstruct, interpolate (Encoder)
+    samples: bool = False  # sample (Sampler)
+    heads: bool = False  # class-specific sampling: sample(..., head=k), num_heads (HeadedSampler)
+    likelihood: bool = False  # elbo_terms, nats per example (Likelihood)
+    labels: bool = False  # may train on labels: needs_labels (Conditional)
+
+    def declared(self) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(self) if getattr(self, f.name))
+
+
+REQUIRED = ("NAME", "Config", "DEFAULT_STEPS", "CAPABILITIES", "init", "train_step", "batch_rows")
+PROVIDES = {
+    "encodes": ("codes", "reconstruct", "interpolate"),
+    "samples": ("sample",),
+    "heads": ("sample", "num_heads"),
+    "likelihood": ("elbo_terms",),
+    "labels": ("needs_labels",),
+}
+
+
+class Family(Protocol):
+    """Required of every family: one module, registered by name."""
+
+    NAME: str  # the registry's name for it, e.g. "gan"
+    Config: type  # frozen dataclass deriving from genjax.core.optim.OptimizerFields, every field defaulted
+    DEFAULT_STEPS: int  # what the scripts train for unless told otherwise
+    CAPABILITIES: Capabilities
+
+    def init(self, key: jax.Array, config: Any, batch: Batch) -> State:
+        """A fresh state; shapes come from the example batch."""
+        ...
+
+    def train_step(self, state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]:
+        """Pure and jitted; ``metrics`` holds a scalar ``loss`` (watched for divergence); ``step`` + 1."""
+        ...
+
+    def batch_rows(self, config: Any) -> int:
+        """Examples per ``train_step`` batch."""
+        ...
+
+
+class Encoder(Family, Protocol):
+    def codes(self, state: State, x: jax.Array) -> jax.Array:
+        """Deterministic codes ``[N, L]`` of examples ``[N, *data_shape]``."""
+        ...
+
+    def reconstruct(self, state: State, x: jax.Array) -> jax.Array:
+        """``[N, *data_shape]`` in data space."""
+        ...
+
+    def interpolate(self, state: State, x_a: jax.Array, x_b: jax.Array, n: int) -> jax.Array:
+        """Decoded straight lines between codes: ``[B, n, *data_shape]``."""
+        ...
+
+
+class Sampler(Family, Protocol):
+    def sample(self, state: State, key: jax.Array, n: int) -> jax.Array:
+        """``n`` samples ``[n, *data_shape]`` in data space."""
+        ...
+
+
+class HeadedSampler(Sampler, Protocol):
+    def sample(self, state: State, key: jax.Array, n: int, head: int | None = None) -> jax.Array:
+        """Samples of head ``head`` (a class), or of every head in turn."""
+        ...
+
+    def num_heads(self, config: Any) -> int:
+        """Class-specific samplers of this config (0 or 1: none)."""
+        ...
+
+
+class Likelihood(Family, Protocol):
+    def elbo_terms(self, state: State, x: jax.Array, key: jax.Array) -> dict[str, jax.Array]:
+        """Per-example ``recon`` (-log p(x|z)) and ``kl`` in nats, ``[N]`` each."""
+        ...
+
+
+class Conditional(Family, Protocol):
+    def needs_labels(self, config: Any) -> bool:
+        """Whether this config trains on ``batch['y']``."""
+        ...
+
+
+def batch_context(batch: Batch, data_shape: tuple[int, ...], steps: int) -> Context:
+    """What ``init`` resolves placeholders against when it sees one batch and not the whole data set:
+    the class count is unknown, and the run's length is the family's ``DEFAULT_STEPS``."""
+    return Context("the batch", data_shape, "y" in batch, None, steps)

@@ -1,0 +1,1 @@
+"""Layer 1: Flax networks and pure loss functions, shared by every family."""

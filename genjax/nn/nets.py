@@ -1,0 +1,179 @@
+"""Flax linen networks shared by every family.
+
+An :class:`Encoder` maps a batch of examples ``[N, *data_shape]`` to features ``[N, out_dim]``
+(an autoencoder's code, a VAE's mean and log-variance, a discriminator's score). A
+:class:`Decoder` maps ``[N, in_dim]`` to ``[N, *data_shape]`` pre-activation outputs (logits for
+images). ``architecture`` is ``"mlp"`` (any data) or ``"conv"`` (images ``[H, W, C]`` only).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from genjax.core.errors import ConfigError
+
+ARCHITECTURES = ("mlp", "conv")
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": nn.relu,
+    "leaky_relu": lambda x: nn.leaky_relu(x, 0.2),
+    "elu": nn.elu,
+    "gelu": nn.gelu,
+    "tanh": jnp.tanh,
+}
+
+
+class Encoder(nn.Module):
+    """``[N, *data_shape] -> [N, out_dim]``: an autoencoder's encoder, or a GAN's discriminator.
+
+    mlp: flatten, ``hidden_dims`` dense layers (maxout over ``maxout_pieces`` linear pieces when > 1),
+    linear output. conv: one stride-2 3x3 convolution per entry of ``conv_channels``, flatten, linear
+    output. ``spectral_norm`` wraps every layer in spectral normalisation (its power-iteration state
+    lives in the ``batch_stats`` collection; pass ``update_stats=True`` to advance it). With
+    ``num_classes`` > 0, labels ``y`` ``[N]`` add a projection term ``<embed(y), features>``.
+    """
+
+    out_dim: int
+    architecture: str = "mlp"
+    hidden_dims: Sequence[int] = (256, 128)
+    conv_channels: Sequence[int] = (32, 64)
+    activation: str = "relu"
+    spectral_norm: bool = False
+    maxout_pieces: int = 1
+    num_classes: int = 0
+
+    def _layer(self, layer: nn.Module, h: jax.Array, update_stats: bool) -> jax.Array:
+        return nn.SpectralNorm(layer)(h, update_stats=update_stats) if self.spectral_norm else layer(h)
+
+    @nn.compact
+    def __call__(self, x: jax.Array, y: jax.Array | None = None, update_stats: bool = False) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        if self.architecture == "conv":
+            h = x
+            for channels in self.conv_channels:
+                h = act(self._layer(nn.Conv(channels, (3, 3), strides=(2, 2), padding="SAME"), h, update_stats))
+            h = h.reshape(h.shape[0], -1)
+        else:
+            h = x.reshape(x.shape[0], -1)
+            for width in self.hidden_dims:
+                if self.maxout_pieces > 1:
+                    h = self._layer(nn.Dense(width * self.maxout_pieces), h, update_stats)
+                    h = h.reshape(*h.shape[:-1], width, self.maxout_pieces).max(axis=-1)
+                else:
+                    h = act(self._layer(nn.Dense(width), h, update_stats))
+        out = self._layer(nn.Dense(self.out_dim), h, update_stats)
+        if self.num_classes:
+            out = out + jnp.sum(nn.Embed(self.num_classes, h.shape[-1])(y) * h, axis=-1, keepdims=True)
+        return out
+
+
+class Decoder(nn.Module):
+    """``[N, in_dim] -> [N, *data_shape]`` pre-activation outputs: an autoencoder's decoder, or a generator.
+
+    mlp: ``hidden_dims`` in reverse order, linear output reshaped to ``data_shape``.
+    conv (DCGAN-style): dense to a ``ceil(H / 2^L) x ceil(W / 2^L)`` map of ``conv_channels[-1]``
+    channels, then ``L = len(conv_channels)`` stride-2 transposed convolutions (the last one to ``C``
+    channels), cropped to ``H x W``. ``batch_norm`` normalises every hidden layer (running statistics
+    in ``batch_stats``; ``train=True`` uses and updates batch statistics). With ``num_classes`` > 0, an
+    embedding of the labels ``y`` ``[N]`` is concatenated to the input.
+    """
+
+    data_shape: Sequence[int]
+    architecture: str = "mlp"
+    hidden_dims: Sequence[int] = (256, 128)
+    conv_channels: Sequence[int] = (32, 64)
+    activation: str = "relu"
+    batch_norm: bool = False
+    num_classes: int = 0
+
+    @nn.compact
+    def __call__(self, z: jax.Array, y: jax.Array | None = None, train: bool = False) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+
+        def hidden(h: jax.Array) -> jax.Array:
+            if self.batch_norm:
+                h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+            return act(h)
+
+        n = z.shape[0]
+        if self.num_classes:
+            z = jnp.concatenate([z, nn.Embed(self.num_classes, z.shape[-1])(y)], axis=-1)
+        if self.architecture == "conv":
+            height, width, channels_out = self.data_shape
+            levels = len(self.conv_channels)
+            h0, w0 = math.ceil(height / 2**levels), math.ceil(width / 2**levels)
+            h = hidden(nn.Dense(h0 * w0 * self.conv_channels[-1])(z)).reshape(n, h0, w0, self.conv_channels[-1])
+            for channels in reversed(self.conv_channels[:-1]):
+                h = hidden(nn.ConvTranspose(channels, (3, 3), strides=(2, 2), padding="SAME")(h))
+            h = nn.ConvTranspose(channels_out, (3, 3), strides=(2, 2), padding="SAME")(h)
+            return h[:, :height, :width, :]
+        h = z
+        for width in reversed(self.hidden_dims):
+            h = hidden(nn.Dense(width)(h))
+        return nn.Dense(math.prod(self.data_shape))(h).reshape(n, *self.data_shape)
+
+
+def interpolate(encode: Callable, decode: Callable, x_a: jax.Array, x_b: jax.Array, n: int) -> jax.Array:
+    """Decoded straight lines in code space: ``[B, n, *data_shape]`` from ``encode(x_a)`` to ``encode(x_b)``.
+
+    ``encode`` maps ``[B, *data_shape] -> [B, L]``, ``decode`` maps ``[B * n, L] -> [B * n, *data_shape]``.
+    """
+    z_a, z_b = encode(x_a), encode(x_b)
+    t = jnp.linspace(0.0, 1.0, n)[None, :, None]
+    z = z_a[:, None, :] + t * (z_b - z_a)[:, None, :]
+    out = decode(z.reshape(-1, z.shape[-1]))
+    return out.reshape(z.shape[0], n, *out.shape[1:])
+
+
+def check_batch(architecture: str, batch: dict, data_shape: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """Validate a batch dict for ``architecture`` (and a state's ``data_shape``); return one example's shape."""
+    if not isinstance(batch, dict) or "x" not in batch:
+        raise ConfigError("a batch is a dict with key 'x' (and optionally 'y')")
+    x = batch["x"]
+    shape = tuple(x.shape[1:])
+    if x.ndim not in (2, 4):
+        raise ConfigError(f"batch['x'] has shape {x.shape}; expected [N, D] vectors or [N, H, W, C] images")
+    if architecture == "conv" and x.ndim != 4:
+        raise ConfigError(f"architecture 'conv' needs images [N, H, W, C]; got shape {x.shape} (use 'mlp')")
+    if data_shape is not None and shape != data_shape:
+        raise ConfigError(f"batch examples have shape {shape}, but the state was built for {data_shape}")
+    return shape
+
+
+class HeadedDecoder(nn.Module):
+    """A generator with a shared MLP trunk and ``num_heads`` MLP heads (the DGN's networks).
+
+    ``z`` ``[K, M, in_dim]`` (one batch of codes per head) maps to ``[K, M, *data_shape]``
+    pre-activation outputs: the trunk (``hidden_dims``) runs on every code, then head ``k``
+    (``head_dims``, then a linear layer to the data) on the codes of batch ``k``. With ``head``
+    (an int or an int32 scalar), ``z`` ``[M, in_dim]`` goes through that head alone: ``[M, *data_shape]``.
+    Head layers hold stacked kernels ``[K, fan_in, fan_out]``.
+    """
+
+    data_shape: Sequence[int]
+    num_heads: int = 1
+    hidden_dims: Sequence[int] = (256, 256)
+    head_dims: Sequence[int] = (128,)
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, z: jax.Array, head: jax.Array | int | None = None) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        h = z
+        for width in self.hidden_dims:
+            h = act(nn.Dense(width)(h))
+        widths = (*self.head_dims, math.prod(self.data_shape))
+        for i, width in enumerate(widths):
+            kernel = self.param(f"head_kernel_{i}", nn.initializers.lecun_normal(batch_axis=(0,)),
+                                (self.num_heads, h.shape[-1], width))
+            bias = self.param(f"head_bias_{i}", nn.initializers.zeros, (self.num_heads, width))
+            if head is None:
+                h = jnp.einsum("kmi,kio->kmo", h, kernel) + bias[:, None, :]
+            else:
+                h = h @ kernel[head] + bias[head][None, :]
+            if i < len(widths) - 1:
+                h = act(h)
+        return h.reshape(*h.shape[:-1], *self.data_shape)

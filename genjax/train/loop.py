@@ -1,0 +1,160 @@
+"""The one training loop for every family.
+
+The training split lives on the device; each call of one compiled function runs ``steps_per_call``
+steps fused with ``jax.lax.scan`` (:mod:`genjax.train.steps`), with the state donated. Metrics come
+back once per call (the log step): their mean over the call goes to the run's writers
+(:mod:`genjax.train.writers`) and the progress bar. Because data order and randomness derive from the
+seed and the step alone, a resumed run equals an uninterrupted one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from genjax.core.data import Dataset
+from genjax.core.errors import Interrupted
+from genjax.core.state import State
+from genjax.models import registry
+from genjax.models.family import Family
+from genjax.train import mesh as mesh_lib
+from genjax.train import rundir
+from genjax.train.checkpoint import Checkpointer
+from genjax.train.progress import progress_bar
+from genjax.train.signals import StopRequests
+from genjax.train.steps import CompiledCalls, divergence, fused_steps, run_config, validate_arguments
+from genjax.train.writers import MetricWriter, run_writers
+
+Evaluate = Callable[[State], dict]  # a trained state -> held-out measures (numbers)
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :func:`fit` returns: the final state and the logged records."""
+
+    state: State
+    history: list[dict]
+    compile_seconds: float  # ahead-of-time compilation of the fused step(s)
+    train_seconds: float  # wall time of the loop, compilation, evaluation and checkpoints included
+    steps_per_second: float  # median over the calls of this session (compilation excluded)
+
+
+def fit(
+    family: Family | str,
+    config: Any,
+    dataset: Dataset,
+    *,
+    steps: int,
+    seed: int = 0,
+    workdir: str | Path | None = None,
+    steps_per_call: int = 100,
+    evaluate: Evaluate | None = None,
+    eval_every: int = 1000,
+    checkpoint_every: int = 1000,
+    keep: int = 3,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    devices: int | None = None,
+) -> FitResult:
+    """Train ``family`` (a module such as ``genjax.gan``, or its name) on ``dataset`` for ``steps`` steps.
+
+    The config is first completed (:func:`genjax.train.steps.run_config`: every placeholder resolved;
+    ``config.json`` records the values it ran with). With a ``workdir``: writes ``config.json``,
+    ``metrics.jsonl`` (a record per call; the same numbers as TensorBoard events in ``tensorboard/``
+    when tensorboardX is installed) and orbax checkpoints every ``checkpoint_every`` steps and at the
+    end; ``resume`` continues from the newest checkpoint (records past it are dropped); an existing
+    run is refused unless ``resume`` or ``overwrite``. Every ``eval_every`` steps, ``evaluate(state)``
+    is logged with an ``eval_`` prefix (``genjax.fit`` passes the family's light evaluation).
+    ``devices`` N > 1 trains data-parallel on the first N devices (:func:`genjax.train.mesh.data_mesh`):
+    state and data replicated, each batch split by rows. A non-finite loss raises
+    :class:`genjax.TrainingDiverged` naming the step; the checkpoints already saved are left as they
+    were. SIGINT or SIGTERM (in the main thread) lets the current call finish, checkpoints the state
+    and raises :class:`genjax.Interrupted`; a second signal stops at once.
+    """
+    family = registry.lookup(family)
+    config = run_config(family, config, dataset, steps)
+    rows = family.batch_rows(config)
+    validate_arguments(rows, dataset, steps, steps_per_call, eval_every, checkpoint_every)
+    mesh = mesh_lib.data_mesh(devices, rows) if devices else None
+    data = mesh_lib.replicate(dataset.train_arrays(), mesh)
+    init_key, train_key = jax.random.split(jax.random.key(seed))
+    state = mesh_lib.replicate(family.init(init_key, config, {name: a[:rows] for name, a in data.items()}), mesh)
+
+    history: list[dict] = []
+    checkpointer = writer = None
+    if workdir is not None:
+        workdir = Path(workdir)
+        description = rundir.describe(family, config, dataset.name, dataset.data_shape, seed)
+        rundir.prepare(workdir, description, resume, overwrite)
+        checkpointer = Checkpointer(workdir / rundir.CHECKPOINTS, keep)
+        if resume:  # records past the restored step (or all, if nothing was saved yet) are dropped
+            if checkpointer.latest_step() is not None:
+                state = mesh_lib.replicate(checkpointer.restore(state), mesh)
+            history = rundir.read_metrics(workdir, int(state.step))
+            rundir.write_metrics(workdir, history)
+        writer = run_writers(workdir)
+    calls = CompiledCalls(lambda length: fused_steps(family.train_step, rows, length, mesh))
+    try:
+        with StopRequests() as stop:
+            return _loop(family, state, data, train_key, calls, history, checkpointer, writer, steps, steps_per_call,
+                         evaluate if eval_every else None, eval_every, checkpoint_every, progress, stop)
+    finally:
+        if checkpointer is not None:
+            checkpointer.close()
+        if writer is not None:
+            writer.close()
+
+
+def _loop(family: Family, state: State, data: dict, train_key: jax.Array, calls: CompiledCalls, history: list[dict],
+          checkpointer: Checkpointer | None, writer: MetricWriter | None, steps: int, steps_per_call: int,
+          evaluate: Evaluate | None, eval_every: int, checkpoint_every: int, progress: bool,
+          stop: StopRequests) -> FitResult:
+    start_time = time.perf_counter()
+    call_rates: list[float] = []
+    step = int(state.step)
+    bar = progress_bar(steps, min(step, steps), family.NAME, disable=not progress)
+    while step < steps:
+        length = min(steps_per_call - step % steps_per_call, steps - step)
+        call = calls.get(length, state, data, train_key)
+        t0 = time.perf_counter()
+        state, stacked = call(state, data, train_key)
+        stacked = jax.device_get(stacked)
+        elapsed = time.perf_counter() - t0
+        call_rates.append(length / elapsed)
+        error = divergence(np.asarray(stacked["loss"]), step)
+        if error is not None:
+            bar.close()
+            raise error
+        step += length
+        record = {"step": step, **{k: float(np.mean(v)) for k, v in stacked.items()},
+                  "steps_per_sec": length / elapsed, "time_s": time.perf_counter() - start_time}
+        if evaluate is not None and step % eval_every == 0:
+            record.update({f"eval_{k}": v for k, v in evaluate(state).items()})
+        history.append(record)
+        if writer is not None:
+            writer.write(record)
+        if checkpointer is not None and checkpoint_every and step % checkpoint_every == 0:
+            checkpointer.save(state)
+        bar.set_postfix(loss=f"{record['loss']:.4g}", steps_s=f"{record['steps_per_sec']:.0f}", refresh=False)
+        bar.update(length)  # refreshes, postfix included, when mininterval has passed
+        if stop.signum is not None:
+            bar.close()
+            if checkpointer is not None:
+                checkpointer.save(state)
+            raise Interrupted(step, stop.signum, saved=checkpointer is not None)
+    bar.close()
+    if checkpointer is not None:
+        checkpointer.save(state)
+    return FitResult(
+        state=state,
+        history=history,
+        compile_seconds=calls.compile_seconds,
+        train_seconds=time.perf_counter() - start_time,
+        steps_per_second=float(np.median(call_rates)) if call_rates else 0.0,
+    )

@@ -1,0 +1,116 @@
+"""A run directory: ``config.json``, ``metrics.jsonl``, ``checkpoints/`` (plus what scripts add).
+
+``config.json`` holds ``model``, ``dataset``, ``seed``, ``data_shape`` and the family ``config``:
+everything :func:`load_run` needs to rebuild the state's structure before restoring it.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from genjax.core import config as cfg_lib
+from genjax.core.errors import RunError
+from genjax.core.state import State
+from genjax.models import registry
+from genjax.models.family import Family
+from genjax.train.checkpoint import Checkpointer
+from genjax.train.writers import EVENTS, METRICS_FILE
+
+CONFIG_FILE = "config.json"
+CHECKPOINTS = "checkpoints"
+OWN_FILES = (CONFIG_FILE, METRICS_FILE, "eval.json", "samples.png", "reconstructions.png", "interpolations.png",
+             "loss_curve.png")
+
+
+def describe(family: Family, config: Any, dataset_name: str, data_shape: tuple[int, ...], seed: int) -> dict:
+    """The contents of ``config.json`` for a run (``config`` as it runs, placeholders resolved)."""
+    return {
+        "model": family.NAME,
+        "dataset": dataset_name,
+        "seed": seed,
+        "data_shape": list(data_shape),
+        "config": cfg_lib.to_dict(config),
+    }
+
+
+def read_description(workdir: Path) -> dict:
+    path = Path(workdir) / CONFIG_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{workdir} holds no run ({CONFIG_FILE} is missing)") from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"cannot read {path}: {exc}") from None
+
+
+def prepare(workdir: Path, description: dict, resume: bool, overwrite: bool) -> None:
+    """Make ``workdir`` ready: new (write config.json), resumed (must match), or overwritten (own files removed)."""
+    workdir = Path(workdir)
+    holds_run = workdir.is_dir() and any((workdir / name).exists() for name in (*OWN_FILES, CHECKPOINTS))
+    if resume:
+        saved = read_description(workdir)
+        differing = sorted(
+            key for key in set(saved) | set(description) if saved.get(key) != description.get(key) and key != "config"
+        )
+        saved_cfg, new_cfg = saved.get("config", {}), description["config"]
+        differing += sorted(f"config.{k}" for k in set(saved_cfg) | set(new_cfg) if saved_cfg.get(k) != new_cfg.get(k))
+        if differing:
+            raise RunError(f"--resume: this run differs from the one in {workdir} in {', '.join(differing)}")
+        return
+    if holds_run and not overwrite:
+        raise RunError(f"{workdir} already holds a run; pass --resume to continue it or --overwrite to replace it")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            for name in OWN_FILES:
+                (workdir / name).unlink(missing_ok=True)
+            shutil.rmtree(workdir / CHECKPOINTS, ignore_errors=True)
+            shutil.rmtree(workdir / EVENTS, ignore_errors=True)
+        (workdir / CONFIG_FILE).write_text(json.dumps(description, indent=2) + "\n")
+    except OSError as exc:
+        raise RunError(f"cannot write to {workdir}: {exc.strerror or exc}") from None
+
+
+def read_metrics(workdir: Path, up_to_step: int | None = None) -> list[dict]:
+    """The records of ``metrics.jsonl`` (those with ``step <= up_to_step`` if given)."""
+    path = Path(workdir) / METRICS_FILE
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if up_to_step is None or r["step"] <= up_to_step]
+
+
+def write_metrics(workdir: Path, records: list[dict]) -> None:
+    """Rewrite ``metrics.jsonl`` with ``records`` (used on resume to drop records past the checkpoint)."""
+    (Path(workdir) / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def load_run(workdir: str | Path, step: int | None = None) -> tuple[Family, Any, State]:
+    """``(family, config, state)`` of the run in ``workdir``, from its newest checkpoint (or ``step``);
+    the family is its module (e.g. ``genjax.models.gan``), so ``family.sample(state, ...)`` works."""
+    workdir = Path(workdir)
+    description = read_description(workdir)
+    try:
+        family = registry.get(description["model"])
+        config = family.Config(**cfg_lib.coerce(family.Config, description["config"]))
+        data_shape = tuple(description["data_shape"])
+    except (KeyError, TypeError) as exc:
+        raise RunError(f"{workdir / CONFIG_FILE} is malformed: missing {exc}") from None
+    checkpointer = Checkpointer(workdir / CHECKPOINTS)
+    try:
+        if checkpointer.latest_step() is None:
+            raise RunError(f"{workdir} holds no checkpoint yet")
+        example = {"x": jnp.full((1, *data_shape), 0.5, jnp.float32), "y": jnp.zeros((1,), jnp.int32)}
+        like = family.init(jax.random.key(0), config, example)
+        try:
+            state = checkpointer.restore(like, step)
+        except Exception as exc:  # orbax raises many types for missing or corrupt files
+            raise RunError(f"cannot restore the checkpoint in {workdir}: {exc}".splitlines()[0]) from None
+    finally:
+        checkpointer.close()
+    return family, config, state

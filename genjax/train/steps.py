@@ -1,0 +1,115 @@
+"""Fused training steps, shared by :func:`genjax.train.loop.fit` and :func:`genjax.train.seeds.fit_seeds`.
+
+The training split lives on the device; one compiled call runs ``length`` steps under ``jax.lax.scan``,
+each drawing its batch (uniform indices) and its key from ``fold_in(key, state.step)``, so data order
+and randomness depend only on the seed and the step.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from genjax.core.data import Dataset
+from genjax.core.errors import ConfigError, TrainingDiverged
+from genjax.core.state import State
+from genjax.models.family import Family
+from genjax.train.mesh import DATA_AXIS
+
+
+def scan_steps(train_step: Callable, batch_rows: int, length: int, mesh: Mesh | None = None) -> Callable:
+    """``(state, data, key) -> (state, metrics [length])``: ``length`` train steps under one ``lax.scan``.
+
+    ``data`` is a dict of device arrays with a shared leading axis (the training split); each step
+    draws ``batch_rows`` uniform indices and its own step key from ``fold_in(key, state.step)``.
+    With a ``mesh``, each batch is split along its rows over the mesh's ``data`` axis (data parallelism:
+    XLA partitions the step and sums the gradients across devices). Not jitted: see :func:`fused_steps`.
+    """
+    batch_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+    def run(state: State, data: dict, key: jax.Array) -> tuple[State, dict]:
+        n = data["x"].shape[0]
+
+        def body(state, _):
+            k_batch, k_step = jax.random.split(jax.random.fold_in(key, state.step))
+            index = jax.random.randint(k_batch, (batch_rows,), 0, n)
+            batch = {name: jnp.take(a, index, axis=0) for name, a in data.items()}
+            if batch_sharding is not None:
+                batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+            return train_step(state, batch, k_step)
+
+        return jax.lax.scan(body, state, length=length)
+
+    return run
+
+
+def fused_steps(train_step: Callable, batch_rows: int, length: int, mesh: Mesh | None = None) -> Callable:
+    """:func:`scan_steps` jitted with the state donated."""
+    return jax.jit(scan_steps(train_step, batch_rows, length, mesh), donate_argnums=0)
+
+
+# On XLA:CPU, copy insertion that analyses loop regions drops the buffer copies at the boundaries of
+# the step loop and of the PRNG's while loops: the same bits (tested), and 6-9% more steps/s for the
+# small and default GANs on the 2-core CPU (A/B in one session, see benchmarks/RESULTS.md).
+CPU_COMPILER_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
+
+
+def compile_steps(jitted: Callable, *args) -> Callable:
+    """Ahead-of-time compile ``jitted`` for ``args``, with :data:`CPU_COMPILER_OPTIONS` on the CPU backend."""
+    options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else {}
+    return jitted.lower(*args).compile(compiler_options=options)
+
+
+class CompiledCalls:
+    """The fused-step calls of one training loop, compiled once per call length (the last call of a run
+    may be shorter), and the seconds spent compiling them."""
+
+    def __init__(self, build: Callable[[int], Callable]):
+        self._build = build  # call length -> jitted function of (state, data, key)
+        self._calls: dict[int, Callable] = {}
+        self.compile_seconds = 0.0
+
+    def get(self, length: int, *args) -> Callable:
+        """The call running ``length`` steps, compiled with :func:`compile_steps` for ``args`` the first time."""
+        if length not in self._calls:
+            t0 = time.perf_counter()
+            self._calls[length] = compile_steps(self._build(length), *args)
+            self.compile_seconds += time.perf_counter() - t0
+        return self._calls[length]
+
+
+def run_config(family: Family, config: Any, dataset: Dataset, steps: int) -> Any:
+    """The config a run of ``steps`` steps on ``dataset`` trains with: every placeholder resolved (the
+    value ``config.json`` records), after checking that the data carry the labels it needs."""
+    config = config.resolved(dataset.context(steps))
+    if family.CAPABILITIES.labels and family.needs_labels(config) and dataset.y_train is None:
+        raise ConfigError(f"this {family.NAME} config trains on labels, and {dataset.name} has none")
+    return config
+
+
+def validate_arguments(rows: int, dataset: Dataset, steps: int, steps_per_call: int, eval_every: int = 0,
+                       checkpoint_every: int = 0) -> None:
+    """ConfigError for loop arguments that cannot work."""
+    for name, value in (("steps", steps), ("steps_per_call", steps_per_call)):
+        if not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
+        if not isinstance(value, int) or value < 0 or value % steps_per_call:
+            raise ConfigError(f"{name} must be 0 (off) or a multiple of steps_per_call={steps_per_call}, got {value!r}")
+    if rows > len(dataset.x_train):
+        raise ConfigError(f"a batch of {rows} examples (batch_size, times n_critic for a GAN or num_heads for a DGN) "
+                          f"is larger than the {len(dataset.x_train)} training examples of {dataset.name}")
+
+
+def divergence(losses: np.ndarray, first_step: int) -> TrainingDiverged | None:
+    """The error for the first non-finite entry of ``losses`` ``[..., length]`` (the last axis counts steps
+    from ``first_step`` + 1), or None when every loss is finite."""
+    bad = np.argwhere(~np.isfinite(losses))
+    if not len(bad):
+        return None
+    return TrainingDiverged(first_step + int(bad[0][-1]) + 1, float(losses[tuple(bad[0])]))
