@@ -104,6 +104,12 @@ def test_conditional_samples_and_conv_on_digits(digits, tiny_gan_config):
     assert jnp.all((images >= 0) & (images <= 1))  # "auto" output is a sigmoid for images
     with pytest.raises(ConfigError, match="needs labels"):
         gan.init(jax.random.key(0), cfg, {"x": digits.x_train[:16]})
+    # a conditional GAN's classes are its heads: head=k samples class k
+    chex.assert_trees_all_equal(gan.sample(state, jax.random.key(2), 4, head=3),
+                                gan.sample(state, jax.random.key(2), 4, y=jnp.full((4,), 3)))
+    assert gan.num_heads(state.config) == 10 and gan.needs_labels(state.config)
+    with pytest.raises(ConfigError, match="class 10 does not exist; valid classes: 0..9"):
+        gan.sample(state, jax.random.key(2), 4, head=10)
 
 
 def test_gan_learns_the_ring_quickly(ring, tiny_gan_config):

@@ -64,3 +64,10 @@ def test_make_mixture_round_trips_through_the_loader(tmp_path):
     assert true["modes"] == 5 and true["high_quality"] > 0.97
     assert run_main(lambda: make_mixture.main(["--modes", "500", "--extent", "0.1", "--out", str(tmp_path / "x.npz")]),
                     make_mixture.PROG) == 2
+
+
+def test_print_config_trains_an_unconditional_model(tmp_path, capsys):
+    assert run(["--model", "dgn", "--dataset", "grid", "--workdir", str(tmp_path / "w"), "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["config"]["num_heads"] == 1 and printed["steps"] == 3000  # the modes' labels are not used
+    assert not (tmp_path / "w").exists()

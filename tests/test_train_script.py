@@ -161,3 +161,29 @@ def test_nonpositive_sizes_and_rates_are_refused(field, value):
 
     with pytest.raises(ConfigError, match=f"{field} (must be > 0|expects)"):
         config.override(autoencoder.Config(), [f"{field}={value}"])
+
+
+def test_fields_list_every_field_with_its_value_and_meaning(capsys):
+    assert run(["--model", "gan", "--preset", "pacgan", "--fields"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert list(lines)[:2] == ["latent_dim", "architecture"] and list(lines)[-1] == "warmup_steps"  # shared last
+    assert "maxout_pieces" in lines and " 5 " in lines["maxout_pieces"] and "maxout" in lines["maxout_pieces"]
+    assert "400,400,400,400" in lines["hidden_dims"] and "learning-rate schedule" in lines["schedule"]
+
+
+def test_print_config_resolves_placeholders_without_training(tmp_path, capsys):
+    argv = ["--model", "dgn", "--workdir", str(tmp_path / "w"), "--steps", "1234", "--set", "latent_dim=3",
+            "--print-config"]
+    assert run(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    config = printed["config"]
+    assert printed["model"] == "dgn" and printed["data_shape"] == [8, 8, 1]
+    assert (config["num_heads"], config["decay_steps"], config["output"], config["latent_dim"]) == (10, 1234,
+                                                                                                  "sigmoid", 3)
+    assert not (tmp_path / "w").exists()
+
+
+def test_preset_of_another_family_is_refused(tmp_path, capsys):
+    assert run(["--model", "vae", "--preset", "wgan_gp", "--workdir", str(tmp_path)]) == 2
+    assert "unknown preset 'wgan_gp' for vae; valid choices: none" in capsys.readouterr().err
