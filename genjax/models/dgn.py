@@ -192,18 +192,26 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
         "bandwidth": bandwidths[0] / cfg.bandwidths[0]}
 
 
-@functools.partial(jax.jit, static_argnames=("n", "head"))
 def sample(state: State, key: jax.Array, n: int, head: int | None = None) -> jax.Array:
     """``n`` samples ``[n, *data_shape]`` in data space from head ``head``, or with ``head=None``
-    from every head in turn (sample ``i`` from head ``i % num_heads``)."""
+    from every head in turn (sample ``i`` from head ``i % num_heads``). One compile serves every head."""
+    if head is None:
+        return _sample_heads(state, key, n)
+    if not 0 <= head < state.config.num_heads:
+        raise ConfigError(f"head {head} does not exist; valid heads: 0..{state.config.num_heads - 1}")
+    return _sample_head(state, key, n, jnp.asarray(head, jnp.int32))
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _sample_head(state: State, key: jax.Array, n: int, head: jax.Array) -> jax.Array:
+    z = jax.random.normal(key, (n, state.config.latent_dim))
+    return _activate(state, _generator(state.config, state.data_shape).apply(state.params["generator"], z, head))
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _sample_heads(state: State, key: jax.Array, n: int) -> jax.Array:
     cfg = state.config
-    generator = _generator(cfg, state.data_shape)
-    if head is not None:
-        if not 0 <= head < cfg.num_heads:
-            raise ConfigError(f"head {head} does not exist; valid heads: 0..{cfg.num_heads - 1}")
-        z = jax.random.normal(key, (n, cfg.latent_dim))
-        return _activate(state, generator.apply(state.params["generator"], z, head))
     per_head = -(-n // cfg.num_heads)
     z = jax.random.normal(key, (cfg.num_heads, per_head, cfg.latent_dim))
-    out = _activate(state, generator.apply(state.params["generator"], z))  # [K, per_head, *shape]
+    out = _activate(state, _generator(cfg, state.data_shape).apply(state.params["generator"], z))  # [K, M, *shape]
     return jnp.swapaxes(out, 0, 1).reshape(-1, *state.data_shape)[:n]

@@ -250,19 +250,23 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
     return state, {**d_means, "g_loss": g_loss, "loss": d_means["d_loss"] + g_loss}
 
 
-@functools.partial(jax.jit, static_argnames=("n", "use_ema", "head"))
 def sample(state: State, key: jax.Array, n: int, y: jax.Array | None = None, use_ema: bool = True,
            head: int | None = None) -> jax.Array:
     """``n`` samples ``[n, *data_shape]`` in data space from the EMA generator (or the raw one).
 
     Class-conditional models take labels ``y`` ``[n]``, or ``head=k`` for ``n`` samples of class ``k``
-    (default: classes in turn, ``i % num_classes``).
+    (default: classes in turn, ``i % num_classes``). One compile serves every class.
     """
-    cfg = state.config
     if head is not None:
-        if not 0 <= head < cfg.num_classes:
-            raise ConfigError(f"class {head} does not exist; valid classes: 0..{cfg.num_classes - 1}")
-        y = jnp.full((n,), head)
+        if not 0 <= head < state.config.num_classes:
+            raise ConfigError(f"class {head} does not exist; valid classes: 0..{state.config.num_classes - 1}")
+        y = jnp.full((n,), head, jnp.int32)
+    return _sample(state, key, n, y, use_ema)
+
+
+@functools.partial(jax.jit, static_argnames=("n", "use_ema"))
+def _sample(state: State, key: jax.Array, n: int, y: jax.Array | None, use_ema: bool) -> jax.Array:
+    cfg = state.config
     if cfg.num_classes and y is None:
         y = jnp.arange(n) % cfg.num_classes
     z = jax.random.normal(key, (n, cfg.latent_dim))
