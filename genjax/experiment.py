@@ -20,9 +20,7 @@ from genjax.eval import plots
 from genjax.eval.figures import write_figures
 from genjax.models import registry
 from genjax.models.family import Family
-from genjax.train import loop
-
-EVAL_FILE = "eval.json"
+from genjax.train import loop, rundir
 
 
 def fit(family: Family | str, config: Any, dataset: Dataset, **options: Any) -> loop.FitResult:
@@ -60,7 +58,7 @@ def train_and_evaluate(family: Family | str, config: Any, dataset: Dataset, *, w
                   compile_seconds=round(result.compile_seconds, 3),
                   steps_per_second=round(result.steps_per_second, 1),
                   parameters=parameter_count(result.state.params))
-    (workdir / EVAL_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    (workdir / rundir.EVAL_FILE).write_text(json.dumps(report, indent=2) + "\n")
     figures = [plots.loss_curves(result.history, workdir / "loss_curve.png", title or family.NAME)]
     figures += write_figures(family, result.state, dataset, workdir)
     return Outcome(result, report, figures)

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {key:22s} {value:.4f}" if isinstance(value, float) else f"  {key:22s} {value}")
     for note in notes(family):
         print(f"  note: {note}")
-    print(f"wrote {workdir}/: {experiment.EVAL_FILE}, metrics.jsonl, config.json, checkpoints/, "
+    print(f"wrote {workdir}/: {rundir.EVAL_FILE}, metrics.jsonl, config.json, checkpoints/, "
           + ", ".join(p.name for p in outcome.figures))
 
 

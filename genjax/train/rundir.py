@@ -22,8 +22,9 @@ from genjax.train.checkpoint import Checkpointer
 from genjax.train.writers import EVENTS, METRICS_FILE
 
 CONFIG_FILE = "config.json"
+EVAL_FILE = "eval.json"  # the final evaluation, written by genjax.experiment.train_and_evaluate
 CHECKPOINTS = "checkpoints"
-OWN_FILES = (CONFIG_FILE, METRICS_FILE, "eval.json", "samples.png", "reconstructions.png", "interpolations.png",
+OWN_FILES = (CONFIG_FILE, METRICS_FILE, EVAL_FILE, "samples.png", "reconstructions.png", "interpolations.png",
              "loss_curve.png")
 
 
