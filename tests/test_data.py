@@ -147,3 +147,41 @@ def test_any_array_loads_or_is_refused_clearly(tmp_path_factory, array):
         assert x.dtype == np.float32 and np.isfinite(x).all() and x.ndim in (2, 4)
         if x.ndim == 4:
             assert x.min() >= 0 and x.max() <= 1
+
+
+def _require_fashion_mnist():
+    """The real files: CI installs Debian's package; elsewhere the test is skipped when they are absent."""
+    import os
+
+    if not data.DEBIAN_FASHION_MNIST.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("CI must install dataset-fashion-mnist (.ci/run does, as root)")
+        pytest.skip("apt-get install dataset-fashion-mnist to run this test")
+
+
+def test_fashion_mnist_official_split(monkeypatch):
+    _require_fashion_mnist()
+    monkeypatch.delenv("GENJAX_DATA", raising=False)
+    ds = data.load("fashion_mnist")
+    assert ds.name == "fashion_mnist"
+    assert ds.x_train.shape == (60_000, 28, 28, 1) and ds.x_test.shape == (10_000, 28, 28, 1)
+    assert ds.x_train.dtype == np.float32 and ds.x_train.min() >= 0.0 and ds.x_train.max() <= 1.0
+    assert ds.num_classes == 10
+    assert (np.bincount(ds.y_train) == 6000).all() and (np.bincount(ds.y_test) == 1000).all()
+
+
+def test_fashion_mnist_from_genjax_data_first(tmp_path, monkeypatch):
+    """$GENJAX_DATA/fashion-mnist wins over Debian's folder; a missing data set says how to get it."""
+    images = np.random.default_rng(0).integers(0, 256, (6, 4, 4), np.uint8)
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    for split in ("train", "t10k"):
+        _write_idx(folder / f"{split}-images-idx3-ubyte.gz", images, gz=True)
+        _write_idx(folder / f"{split}-labels-idx1-ubyte.gz", np.arange(6) % 3, gz=True)
+    monkeypatch.setenv("GENJAX_DATA", str(tmp_path))
+    ds = data.load("fashion_mnist")
+    assert ds.x_train.shape == (6, 4, 4, 1) and ds.name == "fashion_mnist"
+    monkeypatch.setenv("GENJAX_DATA", str(tmp_path / "elsewhere"))
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "no-such-folder")
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist.*--dataset FOLDER"):
+        data.load("fashion_mnist")

@@ -1,7 +1,9 @@
 """Data sets as float32 numpy arrays: images ``[N, H, W, C]`` in [0, 1], vectors ``[N, D]``.
 
 ``load(name_or_path)`` returns a :class:`Dataset`. Names: ``digits`` (scikit-learn's 8x8 digits),
-``ring`` and ``grid`` (PacGAN's 2-D Gaussian mixtures). Paths: ``.npz`` (array ``x``, optional
+``ring`` and ``grid`` (PacGAN's 2-D Gaussian mixtures), ``fashion_mnist`` (Zalando's 28x28 grayscale
+clothing images, 60,000 train / 10,000 test, 10 classes, read from ``$GENJAX_DATA/fashion-mnist`` or
+else where Debian's ``dataset-fashion-mnist`` package installs them). Paths: ``.npz`` (array ``x``, optional
 ``y``, and for a Gaussian mixture optionally its centres ``modes`` ``[K, D]`` with their
 ``mode_std``, which turns on mode-coverage evaluation), ``.npy`` (``x`` only), a folder of images
 (labels from sub-folder names, if any), or
@@ -22,7 +24,8 @@ import numpy as np
 from genjax.core.config import Context
 from genjax.core.errors import DataError
 
-NAMES = ("digits", "ring", "grid")
+NAMES = ("digits", "ring", "grid", "fashion_mnist")
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist package
 FILE_KINDS = (".npz", ".npy", "a folder of images", "MNIST-style IDX files")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 TEST_FRACTION = 0.2
@@ -75,6 +78,8 @@ def load(name_or_path: str | os.PathLike, test_fraction: float = TEST_FRACTION) 
         return _mixture("ring", _ring_modes(), 0.01)
     if key == "grid":
         return _mixture("grid", _grid_modes(), 0.05)
+    if key == "fashion_mnist":
+        return _fashion_mnist()
     path = Path(key)
     if not path.exists():
         raise DataError(
@@ -113,6 +118,20 @@ def _digits() -> Dataset:
         x, labels.astype(np.int32), test_size=0.2, random_state=0, stratify=labels
     )
     return Dataset("digits", x_train, y_train, x_test, y_test)
+
+
+def _fashion_mnist() -> Dataset:
+    """The official split from ``$GENJAX_DATA/fashion-mnist`` (when set) or else Debian's folder."""
+    folders = [Path(os.environ["GENJAX_DATA"]) / "fashion-mnist"] if os.environ.get("GENJAX_DATA") else []
+    folders.append(DEBIAN_FASHION_MNIST)
+    for folder in folders:
+        if folder.is_dir() and len(_idx_files(folder)) == 2:
+            return dataclasses.replace(_idx_folder(folder), name="fashion_mnist")
+    raise DataError(
+        f"fashion_mnist not found in {' or '.join(map(str, folders))}; install it with "
+        "'apt-get install dataset-fashion-mnist', put its four IDX .gz files in $GENJAX_DATA/fashion-mnist, "
+        "or pass the folder with --dataset FOLDER"
+    )
 
 
 def _ring_modes() -> np.ndarray:
