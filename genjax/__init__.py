@@ -28,7 +28,7 @@ _EXPORTS = {  # public name -> (module, attribute; None: the module itself)
     "SeedsResult": ("genjax.train.seeds", "SeedsResult"),
     "State": ("genjax.core.state", "State"),
     **{name: ("genjax.core.errors", name) for name in (
-        "ConfigError", "DataError", "GenjaxError", "Interrupted", "RunError", "TrainingDiverged")},
+        "ConfigError", "DataError", "GenjaxError", "Interrupted", "NonFiniteError", "RunError", "TrainingDiverged")},
 }
 __all__ = sorted(_EXPORTS)
 

@@ -43,6 +43,38 @@ def test_shifted_gaussians():
         assert values[0] > values[1] > values[2] and values[2] < 0.6 * values[0], (key, values)
 
 
+def _brute_force(real, fake, k_pr=3, k_dc=5):
+    """The definitions written out with whole distance matrices (closed balls)."""
+    dist = lambda u, v: np.linalg.norm(u[:, None, :] - v[None, :, :], axis=-1)
+    rr, ff, rf = dist(real, real), dist(fake, fake), dist(real, fake)
+    r_pr, r_dc = np.sort(rr, 1)[:, k_pr], np.sort(rr, 1)[:, k_dc]
+    f_pr = np.sort(ff, 1)[:, k_pr]
+    return {"precision": np.mean((rf <= r_pr[:, None]).any(0)), "recall": np.mean((rf <= f_pr[None, :]).any(1)),
+            "density": (rf <= r_dc[:, None]).sum(0).mean() / k_dc, "coverage": np.mean((rf <= r_dc[:, None]).any(1))}
+
+
+def test_blocked_manifold_measures_match_the_definitions(monkeypatch):
+    """Distances taken a few rows at a time give what whole matrices give (uneven blocks, unequal set sizes)."""
+    real, fake = gaussian(203, d=5, seed=6), gaussian(151, d=5, shift=0.3, seed=7)
+    monkeypatch.setattr(measures, "BLOCK_ROWS", 16)
+    blocked = measures.manifold_measures(real, fake)
+    expected = _brute_force(real, fake)
+    assert blocked.keys() == expected.keys()
+    for key in expected:
+        assert blocked[key] == pytest.approx(expected[key], abs=1e-12), key
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("measure", ["frechet_distance", "kernel_inception_distance", "manifold_measures",
+                                     "feature_measures"])
+def test_non_finite_samples_are_refused_in_one_line(measure, bad):
+    real, fake = gaussian(50, seed=8), gaussian(50, seed=9)
+    fake[7, 3] = bad
+    with pytest.raises(genjax.NonFiniteError, match=r"^fake|^a|^b|^candidate") as info:
+        getattr(measures, measure)(real, fake)
+    assert "1 of 50 rows hold NaN or Inf" in str(info.value) and "\n" not in str(info.value)
+
+
 def test_kid_is_the_unbiased_polynomial_mmd():
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(6, 3)), rng.normal(size=(6, 3)) + 1.0

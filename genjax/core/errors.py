@@ -14,6 +14,10 @@ class DataError(GenjaxError, ValueError):
     """A data set that cannot be used: missing, unreadable, malformed, empty or non-finite."""
 
 
+class NonFiniteError(GenjaxError, ValueError):
+    """An evaluation's input holds NaN or Inf (samples of a diverged model, say)."""
+
+
 class RunError(GenjaxError):
     """A run directory that cannot be used: exists already, missing, or does not match."""
 

@@ -20,7 +20,8 @@ from genjax.eval import classifier, measures
 from genjax.eval.inference import batched
 from genjax.models.family import Family
 
-EVAL_SAMPLES = 2500  # samples drawn for every sample-quality evaluation (PacGAN's protocol)
+EVAL_SAMPLES = 2500  # samples drawn for a sample-quality evaluation, at least (PacGAN's protocol)
+FEATURE_ROWS = 10_000  # at most this many training rows and samples are scored against the test split
 ELBO_NOTE = ("test_elbo_nats, test_recon_nats, test_kl_nats: nats per example (reconstruction summed over the "
              "example's elements, one z per example), averaged over the test split; with loss mse they are "
              "Gaussian log-densities, so reconstruction nats can be negative")
@@ -36,11 +37,17 @@ def evaluate(family: Family, state: State, dataset: Dataset, full: bool = True) 
     if caps.encodes:
         report.update(reconstruction_report(family, state, dataset, full))
     if caps.samples and (full or not caps.encodes):
-        samples = np.asarray(family.sample(state, jax.random.key(0), EVAL_SAMPLES))
+        samples = np.asarray(family.sample(state, jax.random.key(0), sample_count(dataset) if full else EVAL_SAMPLES))
         report.update(sample_report(samples, dataset, full))
     if full and caps.heads and family.num_heads(state.config) > 1 and dataset.y_train is not None:
         report.update(head_report(family, state, dataset))
     return report
+
+
+def sample_count(dataset: Dataset) -> int:
+    """Samples drawn for a full evaluation: :data:`EVAL_SAMPLES`, or as many as the training rows scored against
+    the test split when more (up to :data:`FEATURE_ROWS`: 10,000 on Fashion-MNIST)."""
+    return max(EVAL_SAMPLES, min(len(dataset.x_train), FEATURE_ROWS))
 
 
 def light(family: Family, dataset: Dataset) -> Callable[[State], dict]:
@@ -88,31 +95,45 @@ def sample_report(samples: np.ndarray, dataset: Dataset, full: bool = True) -> d
     """Sample-quality measures that fit the data set.
 
     Always: ``data_frechet``, the Frechet distance between samples and the test split in data space
-    (flattened), beside ``data_frechet_floor``, the same between the train and the test split.
+    (flattened), beside ``data_frechet_floor``, the same between the training split's first rows (as many
+    as the samples, at least as many as the test split) and the test split.
     Mixtures with known modes: :func:`genjax.eval.measures.mode_coverage` (``modes``, ``high_quality``,
     ``reverse_kl``). Labelled images, with ``full``: on the features of the data set's classifier
-    (:func:`genjax.eval.classifier.feature_net`), the first ``len(x_train)`` samples against the test
-    split: :data:`genjax.eval.measures.FEATURE_MEASURES`, each beside its ``_floor`` (the training split
-    against the test split: what real data score), and the samples' class histogram by that classifier
-    (``classifier_accuracy`` is its test accuracy).
+    (:func:`genjax.eval.classifier.feature_net`), the first ``min(len(x_train), FEATURE_ROWS)`` samples
+    against the test split: :data:`genjax.eval.measures.FEATURE_MEASURES`, each beside its ``_floor`` (as
+    many training rows against the test split: what real data score), and the samples' class histogram by
+    that classifier (``classifier_accuracy`` is its test accuracy).
     """
+    measures.check_finite(samples=samples)
     flat = samples.reshape(len(samples), -1)
     test = dataset.x_test.reshape(len(dataset.x_test), -1)
-    train = dataset.x_train.reshape(len(dataset.x_train), -1)[: max(len(test), len(flat))]
     report: dict[str, float | None] = {
         "data_frechet": measures.frechet_distance(flat, test),
-        "data_frechet_floor": measures.frechet_distance(train, test),
+        "data_frechet_floor": data_frechet_floor(dataset, max(len(test), len(flat))),
     }
     if dataset.modes is not None:
         report.update(measures.mode_coverage(flat, dataset.modes, dataset.mode_std))
     elif full and dataset.y_train is not None and dataset.is_image:
         net = classifier.feature_net(dataset)
-        candidates = samples[: len(dataset.x_train)]
+        candidates = samples[: min(len(dataset.x_train), FEATURE_ROWS)]
         report.update(measures.feature_measures(net.reference, net.features(candidates)))
-        report.update({f"{k}_floor": v for k, v in net.floor.items()})
+        report.update({f"{k}_floor": v for k, v in net.floor(len(candidates)).items()})
         report.update(measures.class_histogram(net.predict(candidates), dataset.num_classes))
         report["classifier_accuracy"] = net.test_accuracy
     return report
+
+
+_FLOORS: dict[tuple[int, int], tuple[Dataset, float]] = {}
+
+
+def data_frechet_floor(dataset: Dataset, rows: int) -> float:
+    """The data-space Frechet distance between the first ``rows`` training examples and the test split,
+    computed once per data set and row count (the loop's light evaluations share it)."""
+    key = (id(dataset), rows)
+    if key not in _FLOORS or _FLOORS[key][0] is not dataset:
+        train = dataset.x_train.reshape(len(dataset.x_train), -1)[:rows]
+        _FLOORS[key] = (dataset, measures.frechet_distance(train, dataset.x_test.reshape(len(dataset.x_test), -1)))
+    return _FLOORS[key][1]
 
 
 def head_report(family: Family, state: State, dataset: Dataset, per_head: int = 500) -> dict[str, float]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from genjax.core.data import Dataset
+from genjax.core.errors import NonFiniteError
 
 
 def psnr(mse: float, peak: float = 1.0) -> float:
@@ -75,6 +76,7 @@ def mode_coverage(samples: np.ndarray, means: np.ndarray, std: float) -> dict[st
     the histogram of the high-quality samples' nearest modes (modes with no sample contribute 0).
     Returns ``modes`` (count), ``high_quality`` (fraction in [0, 1]) and ``reverse_kl`` (nats).
     """
+    check_finite(samples=samples)
     distances = np.linalg.norm(samples[:, None, :] - means[None, :, :], axis=-1)
     nearest = distances.argmin(axis=1)
     good = distances[np.arange(len(samples)), nearest] <= 3.0 * std
@@ -88,6 +90,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)), with 1e-6 added to each covariance's diagonal."""
     from scipy import linalg
 
+    check_finite(a=a, b=b)
     mu_a, mu_b = a.mean(0), b.mean(0)
     offset = 1e-6 * np.eye(a.shape[1])  # keeps the product non-singular (e.g. constant border pixels)
     cov_a = np.atleast_2d(np.cov(a, rowvar=False)) + offset
@@ -133,6 +136,7 @@ def kernel_inception_distance(a: np.ndarray, b: np.ndarray, subsets: int = 100, 
     """KID (Binkowski et al. 2018): the unbiased MMD^2 between features ``a`` ``[N, D]`` and ``b`` ``[M, D]``
     under the polynomial kernel k(x, y) = (x.y / D + 1)^3, averaged over ``subsets`` random subsets of
     ``min(subset_size, N, M)`` rows of each (drawn without replacement, ``seed``)."""
+    check_finite(a=a, b=b)
     rng = np.random.default_rng(seed)
     size = min(subset_size, len(a), len(b))
     dim = a.shape[1]
@@ -147,38 +151,82 @@ def kernel_inception_distance(a: np.ndarray, b: np.ndarray, subsets: int = 100, 
     return float(np.mean(estimates))
 
 
+BLOCK_ROWS = 2048  # rows per block of a distance matrix: 2048 x 10,000 float64 distances are 164 MB
+
+
+def _blocks(n: int):
+    """Slices of ``range(n)`` of at most :data:`BLOCK_ROWS` rows."""
+    return (slice(i, min(i + BLOCK_ROWS, n)) for i in range(0, n, BLOCK_ROWS))
+
+
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances ``[len(a), len(b)]`` in float64."""
     a, b = a.astype(np.float64), b.astype(np.float64)
     d2 = np.sum(a**2, 1)[:, None] + np.sum(b**2, 1)[None, :] - 2.0 * a @ b.T
     return np.sqrt(np.maximum(d2, 0.0))
 
 
-def _knn_radii(x: np.ndarray, k: int) -> np.ndarray:
-    """Distance from each row of ``x`` to its k-th nearest other row."""
-    return np.sort(_distances(x, x), axis=1)[:, k]  # column 0 is the row itself
+def _knn_radii(x: np.ndarray, ks: tuple[int, ...]) -> np.ndarray:
+    """Distance from each row of ``x`` ``[N, D]`` to its k-th nearest other row, for each k in ``ks``:
+    ``[N, len(ks)]``."""
+    if not all(0 < k < len(x) for k in ks):
+        raise ValueError(f"k-nearest-neighbour radii need 0 < k < {len(x)} rows, got k={ks}")
+    radii = np.empty((len(x), len(ks)))
+    for rows in _blocks(len(x)):
+        radii[rows] = np.partition(_distances(x[rows], x), ks, axis=1)[:, ks]  # column 0 is the row itself
+    return radii
+
+
+def manifold_measures(real: np.ndarray, fake: np.ndarray, k_pr: int = 3, k_dc: int = 5) -> dict[str, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019, ``k_pr`` nearest neighbours) and density and
+    coverage (Naeem et al. 2020, ``k_dc``) of ``fake`` ``[M, D]`` against ``real`` ``[N, D]``.
+
+    A row's k-NN ball is centred on it with radius the distance to its k-th nearest other row of its own set.
+    precision: the fraction of fake rows inside some real ball; recall: the fraction of real rows inside some
+    fake ball; density: mean over fake rows of (number of real balls holding it) / ``k_dc`` (about 1 when the
+    sets match, above 1 where samples crowd dense regions); coverage: the fraction of real rows whose ball
+    holds at least one fake row. Balls are closed: a row exactly on a boundary counts as inside (``<=``, as in
+    the precision/recall paper; the density/coverage authors' code uses ``<``, which differs only on exact ties
+    such as duplicated rows). Distances are float64 and taken :data:`BLOCK_ROWS` rows at a time, so memory
+    grows with the rows, not their square.
+    """
+    check_finite(real=real, fake=fake)
+    real_radii = _knn_radii(real, (k_pr, k_dc))
+    fake_radii = _knn_radii(fake, (k_pr,))[:, 0]
+    in_real_ball = np.empty(len(fake), bool)
+    real_balls_holding = np.empty(len(fake), np.int64)
+    in_fake_ball = np.zeros(len(real), bool)
+    nearest_fake = np.full(len(real), np.inf)
+    for rows in _blocks(len(fake)):
+        d = _distances(fake[rows], real)  # [rows, N]
+        in_real_ball[rows] = (d <= real_radii[None, :, 0]).any(axis=1)
+        real_balls_holding[rows] = (d <= real_radii[None, :, 1]).sum(axis=1)
+        in_fake_ball |= (d <= fake_radii[rows, None]).any(axis=0)
+        nearest_fake = np.minimum(nearest_fake, d.min(axis=0))
+    return {"precision": float(in_real_ball.mean()), "recall": float(in_fake_ball.mean()),
+            "density": float(real_balls_holding.mean() / k_dc),
+            "coverage": float(np.mean(nearest_fake <= real_radii[:, 1]))}
 
 
 def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
-    """Improved precision and recall (Kynkaanniemi et al. 2019) with k-nearest-neighbour manifolds.
-
-    precision: the fraction of ``fake`` rows inside some real row's k-NN ball; recall: the fraction of
-    ``real`` rows inside some fake row's k-NN ball. Both in [0, 1].
-    """
-    cross = _distances(real, fake)  # [N_real, N_fake]
-    precision = np.mean((cross <= _knn_radii(real, k)[:, None]).any(axis=0))
-    recall = np.mean((cross <= _knn_radii(fake, k)[None, :]).any(axis=1))
-    return {"precision": float(precision), "recall": float(recall)}
+    """``precision`` and ``recall`` (both in [0, 1]) of :func:`manifold_measures` with ``k`` nearest neighbours."""
+    scores = manifold_measures(real, fake, k_pr=k, k_dc=k)
+    return {"precision": scores["precision"], "recall": scores["recall"]}
 
 
 def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
-    """Density and coverage (Naeem et al. 2020) on the real rows' k-NN balls.
+    """``density`` and ``coverage`` (in [0, 1]) of :func:`manifold_measures` with ``k`` nearest neighbours."""
+    scores = manifold_measures(real, fake, k_pr=k, k_dc=k)
+    return {"density": scores["density"], "coverage": scores["coverage"]}
 
-    density: mean over fake rows of (number of real balls containing it) / k (about 1 when the two
-    sets match; above 1 when samples crowd dense regions); coverage: the fraction of real rows whose
-    ball contains at least one fake row, in [0, 1].
-    """
-    inside = _distances(real, fake) <= _knn_radii(real, k)[:, None]  # [N_real, N_fake]
-    return {"density": float(inside.sum(axis=0).mean() / k), "coverage": float(inside.any(axis=1).mean())}
+
+def check_finite(**arrays: np.ndarray) -> None:
+    """Refuse NaN or Inf with one line naming the array (a diverged generator's samples, say)."""
+    for name, array in arrays.items():
+        if not np.isfinite(array).all():
+            bad = int((~np.isfinite(np.reshape(array, (len(array), -1)))).any(axis=1).sum())
+            raise NonFiniteError(f"{name}: {bad} of {len(array)} rows hold NaN or Inf; sample measures need finite "
+                                 "values (did training diverge?)")
 
 
 FEATURE_MEASURES = ("frechet", "kid", "precision", "recall", "density", "coverage")
@@ -187,4 +235,4 @@ FEATURE_MEASURES = ("frechet", "kid", "precision", "recall", "density", "coverag
 def feature_measures(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
     """Every distribution measure between reference features and candidate features ``[N, D]``."""
     return {"frechet": frechet_distance(candidate, reference), "kid": kernel_inception_distance(candidate, reference),
-            **precision_recall(reference, candidate), **density_coverage(reference, candidate)}
+            **manifold_measures(reference, candidate)}

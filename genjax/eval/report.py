@@ -10,7 +10,7 @@ import numpy as np
 
 from genjax.core.data import Dataset
 from genjax.eval import measures
-from genjax.eval.evaluate import EVAL_SAMPLES, sample_report
+from genjax.eval.evaluate import FEATURE_ROWS, sample_count, sample_report
 
 COLUMNS = (  # (key in a row, header, format)
     ("test_mse", "test MSE", ".4f"), ("probe_accuracy", "probe acc.", ".3f"), ("frechet", "Frechet", ".2f"),
@@ -28,7 +28,7 @@ def pca_rows(dataset: Dataset, code_size: int) -> tuple[dict, dict, np.ndarray, 
     pca = measures.fit_pca(dataset, code_size)
     codes = pca.transform(dataset.x_train.reshape(len(dataset.x_train), -1))
     rng = np.random.default_rng(0)
-    drawn = rng.multivariate_normal(codes.mean(0), np.cov(codes, rowvar=False), EVAL_SAMPLES)
+    drawn = rng.multivariate_normal(codes.mean(0), np.cov(codes, rowvar=False), sample_count(dataset))
     samples = np.clip(pca.inverse_transform(drawn), 0.0, 1.0).reshape(-1, *dataset.data_shape).astype(np.float32)
     baseline = measures.pca_scores(pca, dataset)
     parameters = int(pca.components_.size + pca.mean_.size)
@@ -112,12 +112,12 @@ def write_markdown(path: Path, dataset: Dataset, steps: int, seed: int, rows: di
         f"{steps} `train_step` calls per model, seed {seed}, on {platform.machine()} with "
         f"{jax.device_count()} {jax.devices()[0].platform.upper()} device(s), jax {jax.__version__}. "
         f"Reconstruction: test-split MSE per pixel and a logistic-regression probe on the codes. Samples "
-        f"({min(EVAL_SAMPLES, len(dataset.x_train))} per model) are scored against the test split on the "
+        f"({min(FEATURE_ROWS, len(dataset.x_train))} per model) are scored against the test split on the "
         f"features of genjax's own {dataset.name} classifier (test accuracy {classifier_accuracy(rows):.3f}): "
         "Frechet distance and KID (lower is better), precision/recall (k=3) and density/coverage (k=5) (higher is "
         "better, density about 1 for real data), and the classes that classifier assigns (a class counts at 1% of "
-        "samples). The last row scores the real training split the same way: the floor. A dash: the measure does "
-        "not apply.",
+        "samples). The last row scores as many rows of the real training split the same way: the floor. A dash: "
+        "the measure does not apply.",
         "",
         *table,
         "",
