@@ -28,7 +28,8 @@ _EXPORTS = {  # public name -> (module, attribute; None: the module itself)
     "SeedsResult": ("genjax.train.seeds", "SeedsResult"),
     "State": ("genjax.core.state", "State"),
     **{name: ("genjax.core.errors", name) for name in (
-        "ConfigError", "DataError", "GenjaxError", "Interrupted", "NonFiniteError", "RunError", "TrainingDiverged")},
+        "ConfigError", "DataError", "EvaluationError", "GenjaxError", "Interrupted", "NonFiniteError", "RunError",
+        "TrainingDiverged")},
 }
 __all__ = sorted(_EXPORTS)
 

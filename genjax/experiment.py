@@ -2,12 +2,13 @@
 
 :func:`fit` is the training loop with the family's light evaluation every ``eval_every`` steps (the
 ``genjax.fit`` of the public API); :func:`train_and_evaluate` trains a run directory to its end, then
-writes its full evaluation (``eval.json``), the loss curve and the family's figures.
+writes the loss curve and the family's figures, then its full evaluation (``eval.json``).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import jax
 import numpy as np
 
 from genjax.core.data import Dataset
+from genjax.core.errors import EvaluationError, GenjaxError
 from genjax.eval import evaluate as evaluation
 from genjax.eval import plots
 from genjax.eval.figures import write_figures
@@ -47,18 +49,29 @@ class Outcome:
 
 def train_and_evaluate(family: Family | str, config: Any, dataset: Dataset, *, workdir: str | Path,
                        title: str | None = None, **options: Any) -> Outcome:
-    """:func:`fit` into ``workdir``, then the full evaluation of the final state: ``eval.json`` (the measures
-    of :func:`genjax.eval.evaluate.evaluate` plus steps, seconds, steps/s and parameters),
-    ``loss_curve.png`` (titled ``title``, default the family's name) and the family's figures."""
+    """:func:`fit` into ``workdir``, then ``loss_curve.png`` (titled ``title``, default the family's name) and the
+    family's figures, then the full evaluation of the final state: ``eval.json`` (the measures of
+    :func:`genjax.eval.evaluate.evaluate` plus steps, training seconds and steps/s, ``eval_seconds`` and
+    parameters). A failing evaluation raises :class:`genjax.errors.EvaluationError` (one line) and leaves the
+    checkpoint and figures in place: ``--resume`` on the finished run evaluates it again without training."""
     family = registry.lookup(family)
     workdir = Path(workdir)
     result = fit(family, config, dataset, workdir=workdir, **options)
-    report = evaluation.evaluate(family, result.state, dataset, full=True)
+    figures = [plots.loss_curves(result.history, workdir / "loss_curve.png", title or family.NAME)]
+    figures += write_figures(family, result.state, dataset, workdir)
+    started = time.perf_counter()
+    try:
+        report = evaluation.evaluate(family, result.state, dataset, full=True)
+    except GenjaxError as exc:
+        raise EvaluationError(f"evaluation failed after training ({exc}); {workdir} keeps the checkpoint and "
+                              "figures") from exc
+    except (MemoryError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+        raise EvaluationError(f"evaluation failed after training ({type(exc).__name__}: {exc}"
+                              f"); {workdir} keeps the checkpoint and figures".replace("\n", " ")) from exc
     report.update(steps=int(result.state.step), train_seconds=round(result.train_seconds, 3),
                   compile_seconds=round(result.compile_seconds, 3),
                   steps_per_second=round(result.steps_per_second, 1),
+                  eval_seconds=round(time.perf_counter() - started, 1),
                   parameters=parameter_count(result.state.params))
     (workdir / rundir.EVAL_FILE).write_text(json.dumps(report, indent=2) + "\n")
-    figures = [plots.loss_curves(result.history, workdir / "loss_curve.png", title or family.NAME)]
-    figures += write_figures(family, result.state, dataset, workdir)
     return Outcome(result, report, figures)

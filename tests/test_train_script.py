@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from genjax.cli import train
 from genjax.cli.common import run_main
-from genjax.core.errors import ConfigError, TrainingDiverged
+from genjax.core.errors import ConfigError, NonFiniteError, TrainingDiverged
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "200", "--steps-per-call", "50", "--eval-every", "100", "--checkpoint-every", "100",
@@ -64,6 +64,32 @@ def test_resume_extends_a_run(tmp_path, capsys):
     assert run(["--workdir", str(tmp_path), *TINY]) == 0
     assert run(["--workdir", str(tmp_path), "--resume", *TINY[2:], "--steps", "300"]) == 0
     assert json.loads((tmp_path / "eval.json").read_text())["steps"] == 300
+
+
+@pytest.mark.parametrize("failure", [MemoryError("Unable to allocate 26.8 GiB"),
+                                     NonFiniteError("fake: 3 of 2500 rows hold NaN or Inf")])
+def test_a_failing_evaluation_keeps_the_training(tmp_path, capsys, monkeypatch, failure):
+    """Figures and the loss curve come first; the failure is one line, exit 2; --resume evaluates again."""
+    from genjax.eval import evaluate
+
+    real = evaluate.evaluate
+
+    def broken(family, state, dataset, full=True):
+        if full:  # the final evaluation; the light ones during training still run
+            raise failure
+        return real(family, state, dataset, full)
+
+    monkeypatch.setattr(evaluate, "evaluate", broken)
+    assert run(["--workdir", str(tmp_path), *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "evaluation failed after training" in err and str(failure) in err
+    written = {p.name for p in tmp_path.iterdir()}
+    assert {"loss_curve.png", "reconstructions.png", "checkpoints", "config.json"} <= written
+    assert not (tmp_path / "eval.json").exists()
+    monkeypatch.setattr(evaluate, "evaluate", real)
+    assert run(["--workdir", str(tmp_path), "--resume", *TINY]) == 0
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["steps"] == 200 and report["eval_seconds"] >= 0
 
 
 @pytest.mark.parametrize("argv,message", [

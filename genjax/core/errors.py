@@ -18,6 +18,10 @@ class NonFiniteError(GenjaxError, ValueError):
     """An evaluation's input holds NaN or Inf (samples of a diverged model, say)."""
 
 
+class EvaluationError(GenjaxError):
+    """A run's final evaluation failed after training; its checkpoint and figures are kept."""
+
+
 class RunError(GenjaxError):
     """A run directory that cannot be used: exists already, missing, or does not match."""
 

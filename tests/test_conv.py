@@ -1,0 +1,58 @@
+"""genjax's convolutions equal flax's to float tolerance, on both lowerings, values and gradients."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from genjax.nn import conv
+
+
+def _pair(ours, theirs, x):
+    params = theirs.init(jax.random.key(0), x)
+    ours_out = ours.apply(params, x)  # same parameter names and shapes
+    theirs_out = theirs.apply(params, x)
+    grad = lambda m: jax.grad(lambda p, v: jnp.sum(jnp.sin(m.apply(p, v))), argnums=(0, 1))(params, x)
+    return ours_out, theirs_out, grad(ours), grad(theirs)
+
+
+def _close(a, b):
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)
+
+
+SHAPES = [((2, 28, 28, 1), (3, 3), (2, 2)), ((2, 7, 7, 5), (3, 3), (1, 1)), ((3, 8, 6, 2), (5, 5), (2, 2)),
+          ((2, 9, 9, 3), (4, 4), (2, 2)), ((1, 5, 5, 2), (3, 3), (3, 3))]
+
+
+@pytest.mark.parametrize("how", ["patches", "xla"])
+@pytest.mark.parametrize(("shape", "kernel", "strides"), SHAPES)
+def test_conv_equals_flax(how, shape, kernel, strides):
+    x = jax.random.normal(jax.random.key(1), shape)
+    ours, theirs, g_ours, g_theirs = _pair(conv.Conv(4, kernel, strides, how),
+                                           nn.Conv(4, kernel, strides, padding="SAME"), x)
+    assert ours.shape == theirs.shape
+    _close(ours, theirs)
+    _close(g_ours, g_theirs)
+
+
+@pytest.mark.parametrize("how", ["patches", "xla"])
+@pytest.mark.parametrize(("shape", "kernel", "strides"), SHAPES)
+def test_conv_transpose_equals_flax(how, shape, kernel, strides):
+    x = jax.random.normal(jax.random.key(2), shape)
+    ours, theirs, g_ours, g_theirs = _pair(conv.ConvTranspose(3, kernel, strides, how),
+                                           nn.ConvTranspose(3, kernel, strides, padding="SAME"), x)
+    assert ours.shape == theirs.shape == (shape[0], shape[1] * strides[0], shape[2] * strides[1], 3)
+    _close(ours, theirs)
+    _close(g_ours, g_theirs)
+
+
+def test_max_pool_equals_flax():
+    x = jax.random.normal(jax.random.key(3), (2, 8, 6, 3))
+    np.testing.assert_array_equal(conv.max_pool(x), nn.max_pool(x, (2, 2), (2, 2)))
+
+
+def test_auto_lowering_and_bad_choice():
+    assert conv.lowering("auto") == ("patches" if jax.default_backend() == "cpu" else "xla")
+    with pytest.raises(ValueError, match="valid choices: auto, patches, xla"):
+        conv.lowering("fast")
