@@ -49,8 +49,23 @@ def test_tiny_comparison_writes_a_consistent_report(tmp_path, capsys, tiny_prese
         if line.startswith("!["):
             assert (tmp_path / line.split("](")[1].rstrip(")")).exists(), line
     assert (tmp_path / "codes.png").exists() and (tmp_path / "vae-tiny_vae" / "interpolations.png").exists()
-    assert run(["--workdir", str(tmp_path), "--steps", "100", *models]) == 2
-    assert "already holds report.json" in capsys.readouterr().err
+    capsys.readouterr()
+
+    # a rerun reuses finished models, continues a stopped one, refuses other settings unless --overwrite
+    (tmp_path / "vae-tiny_vae" / "eval.json").unlink()  # as if stopped before its evaluation
+    assert run(["--workdir", str(tmp_path), "--steps", "100", "--no-progress", *models]) == 0
+    out = capsys.readouterr().out
+    assert "autoencoder (tiny_ae): reusing" in out and "dgn (tiny_dgn): reusing" in out
+    assert "vae (tiny_vae): reusing" not in out
+    again = json.loads((tmp_path / "report.json").read_text())
+    for name in labels | {"PCA", "PCA + Gaussian"}:
+        for key in ("test_mse", "frechet", "recall"):
+            assert again["models"][name].get(key) == result["models"][name].get(key), (name, key)
+    assert run(["--workdir", str(tmp_path), "--steps", "150", "--no-progress", *models]) == 2
+    assert "holds a run of dgn (tiny_dgn) with other settings (config.decay_steps)" in capsys.readouterr().err
+    assert json.loads((tmp_path / "report.json").read_text())["steps"] == 100  # refused before training anything
+    assert run(["--workdir", str(tmp_path), "--steps", "150", "--no-progress", "--overwrite", *models]) == 0
+    assert json.loads((tmp_path / "report.json").read_text())["steps"] == 150
 
 
 def test_print_config_resolves_every_model_without_training(tmp_path, capsys):

@@ -6,7 +6,9 @@ Trains every model of ``--models`` (family names, or preset names such as ``wgan
 steps, each in its own run directory as ``genjax-train`` writes it, evaluates each on the held-out
 split with the same measures, and writes ``report.md`` (a table, figures and a "which to choose"
 section computed from this run's numbers), ``report.json`` (the same numbers) and the figures beside
-them. Exit codes as ``genjax-train``.
+them. A rerun reuses every model that finished (its ``eval.json``), continues one that stopped from
+its newest checkpoint, and refuses a run directory trained with other settings; ``--overwrite``
+retrains them all. Exit codes as ``genjax-train``.
 """
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ def parser() -> common.Parser:
     p.add_argument("--models", nargs="+", choices=choices, default=list(MODELS), metavar="MODEL",
                    help=f"families or presets to compare, from: {', '.join(choices)} (default: {' '.join(MODELS)})")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace a report already in --workdir")
+    p.add_argument("--overwrite", action="store_true",
+                   help="retrain every model (default: reuse finished models and continue stopped ones)")
     p.add_argument("--fields", action="store_true", help="list each model's config fields, then exit")
     p.add_argument("--print-config", action="store_true",
                    help="print each model's fully resolved config as JSON, then exit without training")
@@ -59,6 +62,47 @@ def entry_of(name: str) -> tuple[str, Family, Any]:
         return f"{preset.model} ({name})", registry.get(preset.model), preset.config
     family = registry.get(name)
     return name, family, family.Config()
+
+
+STEPS_PER_CALL = 250
+CHECKPOINT_EVERY = 1000  # a stopped comparison continues from here
+
+
+def plan(args, label: str, family: Family, config: Any, dataset: data.Dataset) -> str:
+    """What to do with one model's run directory: ``reuse`` (finished with these settings and ``--steps``),
+    ``resume`` (these settings, stopped or shorter) or ``train`` (empty, or ``--overwrite``). A directory
+    trained with other settings is refused with one line, before any model trains."""
+    workdir = args.workdir / slug(label)
+    if args.overwrite or not rundir.holds_run(workdir):
+        return "train"
+    description = rundir.describe(family, run_config(family, config, dataset, args.steps), dataset.name,
+                                  dataset.data_shape, args.seed)
+    differing = rundir.differences(rundir.read_description(workdir), description)
+    if differing:
+        raise RunError(f"{workdir} holds a run of {label} with other settings ({', '.join(differing)}); pass "
+                       "--overwrite to retrain every model")
+    finished = workdir / rundir.EVAL_FILE
+    if finished.exists() and json.loads(finished.read_text()).get("steps") == args.steps:
+        return "reuse"
+    return "resume"
+
+
+def trained(args, label: str, family: Family, config: Any, dataset: data.Dataset,
+            how: str) -> tuple[dict, list[Path], Any]:
+    """One model of the comparison, as :func:`plan` decided: its report row, figures and final state."""
+    workdir = args.workdir / slug(label)
+    if how == "reuse":
+        row = json.loads((workdir / rundir.EVAL_FILE).read_text())
+        row["wall_seconds"] = sum(row.get(k, 0.0) for k in ("compile_seconds", "train_seconds", "eval_seconds"))
+        _, config, state = rundir.load_run(workdir)
+        tqdm.write(f"{label}: reusing the finished run in {workdir}")
+        return {**row, "config": cfg_lib.to_dict(config)}, sorted(workdir.glob("*.png")), state
+    outcome = experiment.train_and_evaluate(
+        family, config, dataset, workdir=workdir, title=label, steps=args.steps, seed=args.seed,
+        resume=how == "resume", overwrite=how == "train", steps_per_call=STEPS_PER_CALL, eval_every=0,
+        checkpoint_every=CHECKPOINT_EVERY if args.steps % CHECKPOINT_EVERY == 0 else 0, progress=not args.no_progress)
+    return ({**outcome.report, "config": cfg_lib.to_dict(outcome.result.state.config)}, outcome.figures,
+            outcome.result.state)
 
 
 def slug(label: str) -> str:
@@ -81,24 +125,19 @@ def main(argv: list[str] | None = None) -> None:
                                                   dataset.name, dataset.data_shape, args.seed)
                            for label, family, config in entries})
         return
-    if (args.workdir / "report.json").exists() and not args.overwrite:
-        raise RunError(f"{args.workdir} already holds report.json; pass --overwrite to replace it")
     try:
         args.workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunError(f"cannot write to {args.workdir}: {exc.strerror}") from None
+    plans = [plan(args, label, family, config, dataset) for label, family, config in entries]
     rows, figures, codes = {}, {}, {}
     bar = tqdm(entries, desc="compare", unit="model", disable=args.no_progress, dynamic_ncols=True)
-    for label, family, config in bar:
+    for (label, family, config), how in zip(bar, plans, strict=True):
         bar.set_postfix_str(label)
         start = time.perf_counter()
-        outcome = experiment.train_and_evaluate(
-            family, config, dataset, workdir=args.workdir / slug(label), title=label, steps=args.steps, seed=args.seed,
-            overwrite=True, steps_per_call=250, eval_every=0, checkpoint_every=0, progress=not args.no_progress)
-        state = outcome.result.state
-        rows[label] = {**outcome.report, "wall_seconds": time.perf_counter() - start,
-                       "config": cfg_lib.to_dict(state.config)}
-        figures[label] = {p.stem: str(p.relative_to(args.workdir)) for p in outcome.figures}
+        rows[label], model_figures, state = trained(args, label, family, config, dataset, how)
+        rows[label].setdefault("wall_seconds", time.perf_counter() - start)
+        figures[label] = {p.stem: str(p.relative_to(args.workdir)) for p in model_figures}
         if family.CAPABILITIES.encodes:
             codes[label] = (np.asarray(family.codes(state, dataset.x_test)), dataset.y_test)
         tqdm.write(f"{label}: {rows[label]['wall_seconds']:.0f} s, " + ", ".join(

@@ -49,21 +49,30 @@ def read_description(workdir: Path) -> dict:
         raise RunError(f"cannot read {path}: {exc}") from None
 
 
+def differences(saved: dict, description: dict) -> list[str]:
+    """The keys (``config.NAME`` for config fields) in which two ``config.json`` contents differ."""
+    differing = sorted(
+        key for key in set(saved) | set(description) if saved.get(key) != description.get(key) and key != "config"
+    )
+    saved_cfg, new_cfg = saved.get("config", {}), description["config"]
+    changed = (k for k in set(saved_cfg) | set(new_cfg) if saved_cfg.get(k) != new_cfg.get(k))
+    return differing + sorted(f"config.{k}" for k in changed)
+
+
+def holds_run(workdir: Path) -> bool:
+    """Whether ``workdir`` holds any file of a run."""
+    return workdir.is_dir() and any((workdir / name).exists() for name in (*OWN_FILES, CHECKPOINTS))
+
+
 def prepare(workdir: Path, description: dict, resume: bool, overwrite: bool) -> None:
     """Make ``workdir`` ready: new (write config.json), resumed (must match), or overwritten (own files removed)."""
     workdir = Path(workdir)
-    holds_run = workdir.is_dir() and any((workdir / name).exists() for name in (*OWN_FILES, CHECKPOINTS))
     if resume:
-        saved = read_description(workdir)
-        differing = sorted(
-            key for key in set(saved) | set(description) if saved.get(key) != description.get(key) and key != "config"
-        )
-        saved_cfg, new_cfg = saved.get("config", {}), description["config"]
-        differing += sorted(f"config.{k}" for k in set(saved_cfg) | set(new_cfg) if saved_cfg.get(k) != new_cfg.get(k))
+        differing = differences(read_description(workdir), description)
         if differing:
             raise RunError(f"--resume: this run differs from the one in {workdir} in {', '.join(differing)}")
         return
-    if holds_run and not overwrite:
+    if holds_run(workdir) and not overwrite:
         raise RunError(f"{workdir} already holds a run; pass --resume to continue it or --overwrite to replace it")
     try:
         workdir.mkdir(parents=True, exist_ok=True)
