@@ -107,7 +107,7 @@ def test_corruptions():
 
 @pytest.mark.parametrize("changes,message", [
     ({"loss": "l2"}, "unknown loss 'l2'; valid choices: mse, bce"),
-    ({"architecture": "resnet"}, "valid choices: mlp, conv"),
+    ({"architecture": "resnet"}, "valid choices: auto, mlp, conv"),
     ({"noise": "salt"}, "valid choices: none, gaussian, masking"),
     ({"learning_rate": 0.0}, "learning_rate must be > 0"),
     ({"batch_size": -4}, "batch_size must be > 0"),

@@ -6,11 +6,12 @@ trained on the data set's own training split: ``[N, *data_shape] -> [N, width]``
 units) and class logits. Images of at least 16x16 pixels get a small convolutional network (two 3x3
 convolutions, each followed by 2x2 max-pooling, then the dense layers, in :mod:`genjax.nn.conv`'s
 fast lowering); smaller images (8x8 digits) and vectors get an MLP. It is a family of its own (not
-registered: it generates nothing) and trains through the loop like any other (3,000 steps, Gaussian
-input noise with std 0.1 as augmentation). It is cached on disk under ``$GENJAX_CACHE`` (default
+registered: it generates nothing) and trains through the loop like any other (3,000 steps; the MLP
+with Gaussian input noise of std 0.1 as augmentation). It is cached on disk under ``$GENJAX_CACHE`` (default
 ``~/.cache/genjax``), keyed by a hash of the data and the config, so every evaluation of one data set
 shares one classifier. Test accuracy (``FeatureNet.test_accuracy``, written into every report that
-uses it): 98.3% on digits, ACC on Fashion-MNIST.
+uses it): 98.3% on digits (MLP), 92.2% on Fashion-MNIST (conv; the data set's own table lists 92.5% for
+"2 conv layers, < 100K parameters").
 """
 from __future__ import annotations
 
@@ -46,36 +47,32 @@ DEFAULT_STEPS = 3000
 CAPABILITIES = Capabilities()
 
 
-CONV_MIN_SIZE = 16  # images at least this high and wide get the convolutional classifier
+def _noise_or_auto(name: str, value: float, config) -> None:
+    if not (value >= 0 or value == -1):
+        raise ConfigError(f"{name} must be >= 0, or -1 for the architecture's default; got {value!r}")
 
 
-def _architecture_for_data(value: str, config, context: cfg_lib.Context) -> str:
-    if value != "auto":
+def _noise_for_architecture(value: float, config, context: cfg_lib.Context) -> float:
+    """Noise helps the MLP on 8x8 digits; on Fashion-MNIST it cost the conv classifier accuracy (92.2% without
+    after 3,000 steps, 91.4% with std 0.1 after 6,000)."""
+    if value != -1:
         return value
-    shape = context.data_shape
-    return "conv" if len(shape) == 3 and min(shape[:2]) >= CONV_MIN_SIZE and _pools_evenly(shape, config) else "mlp"
-
-
-def _pools_evenly(shape: tuple[int, ...], config) -> bool:
-    """Whether every 2x2 pooling of the conv classifier halves ``shape``'s height and width exactly."""
-    return all(side % 2 ** len(config.conv_channels) == 0 for side in shape[:2])
+    return 0.0 if fields.AUTO_ARCHITECTURE.resolve(config.architecture, config, context) == "conv" else 0.1
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Config(optim.OptimizerFields):
     """Feature classifier hyperparameters."""
 
-    architecture: str = cfg_lib.Spec(
-        "auto (conv for images of at least 16x16 pixels whose sides the poolings halve exactly, else mlp), "
-        "mlp or conv",
-        (cfg_lib.choice(("auto", *nets.ARCHITECTURES)),), resolve=_architecture_for_data)("auto")
+    architecture: str = fields.AUTO_ARCHITECTURE("auto")
     hidden_dims: tuple[int, ...] = fields.HIDDEN_DIMS((256, 128), "dense widths (conv: after the convolutions); "
                                                       "the last is the feature size")
     conv_channels: tuple[int, ...] = fields.CONV_CHANNELS((32, 64), "channels of the 3x3 convolutions, each "
                                                           "followed by 2x2 max-pooling (conv only)")
     num_classes: int = cfg_lib.Spec("classes of the labels", (cfg_lib.positive,))(10)
-    noise_level: float = cfg_lib.Spec("std of the Gaussian input noise while training (augmentation)",
-                                      (cfg_lib.nonnegative,))(0.1)
+    noise_level: float = cfg_lib.Spec(
+        "std of the Gaussian input noise while training (augmentation); -1: 0.1 for the mlp, none for conv",
+        (_noise_or_auto,), resolve=_noise_for_architecture)(-1.0)
     batch_size: int = fields.BATCH_SIZE(128)
     learning_rate: float = optim.LEARNING_RATE(1e-3)
     schedule: str = optim.SCHEDULE("cosine")
@@ -110,9 +107,10 @@ def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
         raise ConfigError("the feature classifier needs labels: batch['y']")
     cfg = cfg.resolved(batch_context(batch, nets.check_batch("mlp", batch), DEFAULT_STEPS))
     data_shape = nets.check_batch(cfg.architecture, batch)
-    if cfg.architecture == "conv" and not _pools_evenly(data_shape, cfg):
-        raise ConfigError(f"the conv classifier pools {len(cfg.conv_channels)} times by 2, so image sides must be "
-                          f"divisible by {2 ** len(cfg.conv_channels)}; got {data_shape[:2]} (use architecture mlp)")
+    if cfg.architecture == "conv" and nets.default_architecture(data_shape, len(cfg.conv_channels)) != "conv":
+        raise ConfigError(f"the conv classifier pools {len(cfg.conv_channels)} times by 2, so images must be at least "
+                          f"{nets.CONV_MIN_SIZE} pixels a side and divisible by {2 ** len(cfg.conv_channels)}; "
+                          f"got {data_shape[:2]} (use architecture mlp)")
     params = {"classifier": _module(cfg).init(key, jnp.asarray(batch["x"][:1]))}
     return State.create(params=params, optimizers={"classifier": optim.adam(cfg, cfg.learning_rate)}, config=cfg,
                         data_shape=data_shape)

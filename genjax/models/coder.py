@@ -32,7 +32,7 @@ class CoderConfig(optim.OptimizerFields):
     """Fields of every encoder-decoder family; the decoder mirrors the encoder's widths."""
 
     latent_dim: int = fields.LATENT_DIM(8)
-    architecture: str = fields.ARCHITECTURE("mlp")
+    architecture: str = fields.AUTO_ARCHITECTURE("auto")
     hidden_dims: tuple[int, ...] = fields.HIDDEN_DIMS((256, 128), "encoder MLP widths (the decoder mirrors them)")
     conv_channels: tuple[int, ...] = fields.CONV_CHANNELS((32, 64))
     activation: str = fields.ACTIVATION("relu")
@@ -51,6 +51,7 @@ def init(key: jax.Array, cfg: CoderConfig, batch: Batch, networks: Networks, def
     ``networks(cfg, data_shape)``."""
     data_shape = nets.check_batch(cfg.architecture, batch)
     cfg = cfg.resolved(batch_context(batch, data_shape, default_steps))
+    nets.check_batch(cfg.architecture, batch)
     x = np.asarray(batch["x"])
     losses.check_output_range(cfg.output, x)
     encoder, decoder = networks(cfg, data_shape)

@@ -3,7 +3,8 @@
 An :class:`Encoder` maps a batch of examples ``[N, *data_shape]`` to features ``[N, out_dim]``
 (an autoencoder's code, a VAE's mean and log-variance, a discriminator's score). A
 :class:`Decoder` maps ``[N, in_dim]`` to ``[N, *data_shape]`` pre-activation outputs (logits for
-images). ``architecture`` is ``"mlp"`` (any data) or ``"conv"`` (images ``[H, W, C]`` only).
+images). ``architecture`` is ``"mlp"`` (any data) or ``"conv"`` (images ``[H, W, C]`` only; the
+convolutions of :mod:`genjax.nn.conv`, fast on the CPU).
 """
 from __future__ import annotations
 
@@ -15,8 +16,18 @@ import jax
 import jax.numpy as jnp
 
 from genjax.core.errors import ConfigError
+from genjax.nn import conv
 
 ARCHITECTURES = ("mlp", "conv")
+CONV_MIN_SIZE = 16  # images at least this high and wide get convolutional networks by default
+
+
+def default_architecture(data_shape: Sequence[int], halvings: int) -> str:
+    """What ``architecture="auto"`` becomes: ``conv`` for images ``[H, W, C]`` of at least
+    :data:`CONV_MIN_SIZE` pixels a side that ``halvings`` stride-2 steps halve exactly (H and W divisible by
+    ``2**halvings``, such as 28x28 with two), ``mlp`` otherwise (8x8 digits, vectors)."""
+    images = len(data_shape) == 3 and min(data_shape[:2]) >= CONV_MIN_SIZE
+    return "conv" if images and all(side % 2**halvings == 0 for side in data_shape[:2]) else "mlp"
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": nn.relu,
     "leaky_relu": lambda x: nn.leaky_relu(x, 0.2),
@@ -54,7 +65,7 @@ class Encoder(nn.Module):
         if self.architecture == "conv":
             h = x
             for channels in self.conv_channels:
-                h = act(self._layer(nn.Conv(channels, (3, 3), strides=(2, 2), padding="SAME"), h, update_stats))
+                h = act(self._layer(conv.Conv(channels, (3, 3), strides=(2, 2)), h, update_stats))
             h = h.reshape(h.shape[0], -1)
         else:
             h = x.reshape(x.shape[0], -1)
@@ -107,8 +118,8 @@ class Decoder(nn.Module):
             h0, w0 = math.ceil(height / 2**levels), math.ceil(width / 2**levels)
             h = hidden(nn.Dense(h0 * w0 * self.conv_channels[-1])(z)).reshape(n, h0, w0, self.conv_channels[-1])
             for channels in reversed(self.conv_channels[:-1]):
-                h = hidden(nn.ConvTranspose(channels, (3, 3), strides=(2, 2), padding="SAME")(h))
-            h = nn.ConvTranspose(channels_out, (3, 3), strides=(2, 2), padding="SAME")(h)
+                h = hidden(conv.ConvTranspose(channels, (3, 3), strides=(2, 2))(h))
+            h = conv.ConvTranspose(channels_out, (3, 3), strides=(2, 2))(h)
             return h[:, :height, :width, :]
         h = z
         for width in reversed(self.hidden_dims):
