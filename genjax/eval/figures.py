@@ -32,7 +32,7 @@ def write_figures(family: Family, state: State, dataset: Dataset, workdir: Path)
             lines = np.asarray(family.interpolate(state, jnp.asarray(dataset.x_test[:8]),
                                                   jnp.asarray(dataset.x_test[8:16]), 10))
             written.append(plots.image_grid(lines.reshape(-1, *lines.shape[2:]), workdir / "interpolations.png",
-                                            rows=8))
+                                            rows=8, title="straight lines in code space between test images"))
     if family.CAPABILITIES.samples:
         written.append(_samples_figure(family, state, dataset, workdir / "samples.png"))
     return written
@@ -45,5 +45,6 @@ def _samples_figure(family: Family, state: State, dataset: Dataset, path: Path) 
     heads = family.num_heads(state.config) if family.CAPABILITIES.heads else 0
     if heads > 1:
         rows = [np.asarray(family.sample(state, jax.random.fold_in(key, k), 10, head=k)) for k in range(heads)]
-        return plots.image_grid(np.concatenate(rows), path, rows=heads)
-    return plots.image_grid(np.asarray(family.sample(state, key, 64)), path, rows=8)
+        return plots.image_grid(np.concatenate(rows), path, rows=heads, title=f"10 samples from each of {heads} heads",
+                                row_labels=[f"head {k}" for k in range(heads)])
+    return plots.image_grid(np.asarray(family.sample(state, key, 64)), path, rows=8, title="64 samples")

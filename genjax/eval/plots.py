@@ -48,9 +48,11 @@ def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path) -> Pat
 
 
 def loss_curves(history: Sequence[dict], path: Path, title: str = "") -> Path:
-    """Training loss terms against step (log scale when positive), then one panel per ``eval_*`` measure."""
+    """Training loss against step (each network's own loss where there are several, as a GAN's ``d_loss`` and
+    ``g_loss``; log scale when positive), then one panel per ``eval_*`` measure."""
     steps = np.array([record["step"] for record in history])
-    train_keys = [k for k in history[0] if k == "loss" or k.endswith("_loss")]
+    parts = [k for k in history[0] if k.endswith("_loss")]  # a GAN's d_loss and g_loss: their sum says little
+    train_keys = parts or [k for k in history[0] if k == "loss"]
     eval_keys = sorted({k for record in history for k in record if k.startswith("eval_")})
     fig, axes = _subplots(1, 1 + len(eval_keys), (4.5 * (1 + len(eval_keys)), 3.2))
     train_ax = axes[0, 0]
@@ -59,11 +61,13 @@ def loss_curves(history: Sequence[dict], path: Path, title: str = "") -> Path:
     if all(record[k] > 0 for record in history for k in train_keys):
         train_ax.set_yscale("log")
     train_ax.set_title(f"{title} training loss (mean per logged call)".strip(), fontsize=9)
+    train_ax.set_ylabel("loss")
     train_ax.legend(fontsize=7)
     for ax, key in zip(axes[0, 1:], eval_keys):
         points = [(record["step"], record[key]) for record in history if key in record]
         ax.plot(*zip(*points), marker="o")
         ax.set_title(f"held-out {key.removeprefix('eval_')}", fontsize=9)
+        ax.set_ylabel(key.removeprefix("eval_"))
     for ax in axes[0]:
         ax.set_xlabel("step")
     fig.tight_layout()
@@ -71,14 +75,18 @@ def loss_curves(history: Sequence[dict], path: Path, title: str = "") -> Path:
     return path
 
 
-def image_grid(images: np.ndarray, path: Path, rows: int = 8, title: str = "") -> Path:
-    """Images ``[N, H, W, C]`` in [0, 1] on a ``rows x ceil(N / rows)`` grid (row-major)."""
+def image_grid(images: np.ndarray, path: Path, rows: int = 8, title: str = "",
+               row_labels: Sequence[str] = ()) -> Path:
+    """Images ``[N, H, W, C]`` in [0, 1] on a ``rows x ceil(N / rows)`` grid (row-major), each row named by
+    ``row_labels`` (if given) at its left."""
     cols = int(np.ceil(len(images) / rows))
     fig, axes = _subplots(rows, cols, (0.7 * cols, 0.7 * rows + (0.3 if title else 0)))
     for ax in axes.ravel():
         ax.set_axis_off()
     for i, image in enumerate(images):
         _show_image(axes[i // cols, i % cols], image)
+    for row, label in zip(axes[:, 0], row_labels):
+        row.text(-0.15, 0.5, label, transform=row.transAxes, ha="right", va="center", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=8)
     fig.savefig(path, dpi=120, bbox_inches="tight")
