@@ -72,3 +72,13 @@ def test_reconstruction_losses():
     bce = -np.mean(x * np.log(p) + (1 - x) * np.log(1 - p))
     np.testing.assert_allclose(losses.reconstruction("bce", logits, x, "sigmoid"), bce, rtol=1e-5)
     np.testing.assert_allclose(losses.l1(np.array([[-1.0, 3.0]])), 2.0)
+
+
+@pytest.mark.parametrize("std", [0.3, 0.05, 0.002])
+def test_discretized_gaussian_is_a_probability_over_the_256_levels(std):
+    """Summed over the 256 grey levels, each element's probability is 1, wherever the mean lies."""
+    grid = jnp.arange(256, dtype=jnp.float32) / 255.0
+    for mean in (0.0, 0.37, 0.5, 1.0, 1.2):
+        log_p = jax.vmap(lambda v, m=mean: losses.discretized_gaussian_log_prob(jnp.full((1, 1), m),
+                                                                                jnp.full((1, 1), v), std))(grid)
+        assert float(jnp.sum(jnp.exp(log_p))) == pytest.approx(1.0, abs=1e-4), (std, mean)

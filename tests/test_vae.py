@@ -94,6 +94,34 @@ def test_evaluation_reports_the_elbo_in_nats_per_example(trained, digits):
     assert report["test_kl_nats"] == pytest.approx(float(jnp.mean(terms["kl"])), rel=1e-4)
 
 
+def test_importance_weighted_likelihood_is_tighter_than_the_elbo(trained, digits):
+    """The IWAE bound with K draws lies above the ELBO on average and rises with K; K=1 is an ELBO estimate."""
+    x = jnp.asarray(digits.x_test)
+    terms = vae.elbo_terms(trained.state, x, jax.random.key(0))
+    elbo = float(-jnp.mean(terms["recon"] + terms["kl"]))
+    bounds = {k: float(jnp.mean(vae.log_likelihood(trained.state, x, jax.random.key(2), k))) for k in (1, 8, 64)}
+    assert bounds[1] == pytest.approx(elbo, abs=0.02 * abs(elbo) + 1.0)
+    assert bounds[1] < bounds[8] < bounds[64]
+    report = genjax.evaluate(vae, trained.state, digits, full=False)
+    assert report["test_nll_nats"] <= -report["test_elbo_nats"] and report["iwae_samples"] == 64
+    assert report["likelihood"] == "Gaussian density (fixed std)" and "test_nll_bits_per_dim" not in report
+
+
+def test_discretized_likelihood_on_8_bit_images():
+    """A proper probability of 8-bit pixels: bits per dimension come with it, and lie below 8 once trained."""
+    rng = np.random.default_rng(0)
+    levels = rng.integers(0, 256, (1, 6, 6, 1)) * np.ones((300, 1, 1, 1), int)  # one noisy 8-bit pattern
+    noisy = np.clip(levels + rng.integers(-3, 4, levels.shape), 0, 255).astype(np.uint8)
+    data = genjax.data.Dataset("bits", noisy[:240] / np.float32(255), None, noisy[240:] / np.float32(255), None)
+    cfg = dataclasses.replace(TINY, loss="discretized", output_std=0.05, iwae_samples=8)
+    result = genjax.fit(vae, cfg, data, steps=300, steps_per_call=100, eval_every=0, checkpoint_every=0,
+                        progress=False)
+    report = genjax.evaluate(vae, result.state, data, full=False)
+    assert report["likelihood"].startswith("discretised Gaussian over 256 grey levels")
+    assert report["test_nll_bits_per_dim"] == pytest.approx(report["test_nll_nats"] / (36 * math.log(2)))
+    assert 0 < report["test_nll_bits_per_dim"] < 8  # better than uniform over the 256 levels
+
+
 def test_bernoulli_likelihood_trains(digits):
     cfg = dataclasses.replace(TINY, loss="bce")
     result = genjax.fit(vae, cfg, digits, steps=100, steps_per_call=50, eval_every=0, checkpoint_every=0,
@@ -106,7 +134,9 @@ def test_bernoulli_likelihood_trains(digits):
     ({"beta": -1.0}, "beta must be >= 0"),
     ({"output_std": 0.0}, "output_std must be > 0"),
     ({"loss": "bce", "output": "linear"}, "needs sigmoid outputs"),
-    ({"loss": "l1"}, "unknown loss 'l1'; valid choices: mse, bce"),
+    ({"loss": "l1"}, "unknown loss 'l1'; valid choices: mse, bce, discretized"),
+    ({"loss": "discretized", "output": "linear"}, "needs sigmoid outputs"),
+    ({"iwae_samples": 0}, "iwae_samples must be > 0"),
 ])
 def test_bad_vae_configs(changes, message):
     with pytest.raises(ConfigError, match=message):

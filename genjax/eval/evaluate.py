@@ -23,8 +23,10 @@ from genjax.models.family import Family
 EVAL_SAMPLES = 2500  # samples drawn for a sample-quality evaluation, at least (PacGAN's protocol)
 FEATURE_ROWS = 10_000  # at most this many training rows and samples are scored against the test split
 ELBO_NOTE = ("test_elbo_nats, test_recon_nats, test_kl_nats: nats per example (reconstruction summed over the "
-             "example's elements, one z per example), averaged over the test split; with loss mse they are "
-             "Gaussian log-densities, so reconstruction nats can be negative")
+             "example's elements, one z per example), averaged over the test split; test_nll_nats: the "
+             "importance-weighted bound on -log p(x) with iwae_samples draws; with loss mse they are Gaussian "
+             "log-densities, so they can be negative; loss discretized makes them probabilities of 8-bit pixels "
+             "(test_nll_bits_per_dim)")
 
 
 def evaluate(family: Family, state: State, dataset: Dataset, full: bool = True) -> dict[str, float | None]:
@@ -80,15 +82,25 @@ def reconstruction_report(family: Family, state: State, dataset: Dataset, full: 
     return report
 
 
-def elbo_report(family: Family, state: State, dataset: Dataset) -> dict[str, float]:
-    """Test ELBO in nats per example and its two terms (one z per example, seed 0), averaged over the test split."""
+def elbo_report(family: Family, state: State, dataset: Dataset) -> dict[str, float | int | str]:
+    """Test ELBO in nats per example and its two terms (one z per example, seed 0), the importance-weighted
+    negative log-likelihood ``test_nll_nats`` (``iwae_samples`` draws per example, seed 1; in bits per
+    dimension too when the likelihood is a probability of the data's discrete values), and the likelihood's
+    name, each averaged over the test split."""
 
     def both(x):
         terms = family.elbo_terms(state, x, jax.random.key(0))
         return jnp.stack([terms["recon"], terms["kl"]], -1)
 
     recon, kl = batched(both, dataset.x_test).mean(0)
-    return {"test_elbo_nats": float(-(recon + kl)), "test_recon_nats": float(recon), "test_kl_nats": float(kl)}
+    samples = state.config.iwae_samples
+    log_px = batched(lambda x: family.log_likelihood(state, x, jax.random.key(1), samples), dataset.x_test)
+    name, discrete = family.likelihood_name(state.config)
+    report = {"test_elbo_nats": float(-(recon + kl)), "test_recon_nats": float(recon), "test_kl_nats": float(kl),
+              "test_nll_nats": float(-log_px.mean()), "iwae_samples": samples, "likelihood": name}
+    if discrete:
+        report["test_nll_bits_per_dim"] = float(-log_px.mean() / (np.prod(dataset.data_shape) * np.log(2.0)))
+    return report
 
 
 def sample_report(samples: np.ndarray, dataset: Dataset, full: bool = True) -> dict[str, float | None]:

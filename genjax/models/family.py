@@ -27,7 +27,7 @@ class Capabilities:
     encodes: bool = False  # codes, reconstruct, interpolate (Encoder)
     samples: bool = False  # sample (Sampler)
     heads: bool = False  # class-specific sampling: sample(..., head=k), num_heads (HeadedSampler)
-    likelihood: bool = False  # elbo_terms, nats per example (Likelihood)
+    likelihood: bool = False  # elbo_terms, log_likelihood, likelihood_name: nats per example (Likelihood)
     labels: bool = False  # may train on labels: needs_labels (Conditional)
 
     def declared(self) -> tuple[str, ...]:
@@ -39,7 +39,7 @@ PROVIDES = {
     "encodes": ("codes", "reconstruct", "interpolate"),
     "samples": ("sample",),
     "heads": ("sample", "num_heads"),
-    "likelihood": ("elbo_terms",),
+    "likelihood": ("elbo_terms", "log_likelihood", "likelihood_name"),
     "labels": ("needs_labels",),
 }
 
@@ -98,6 +98,15 @@ class HeadedSampler(Sampler, Protocol):
 class Likelihood(Family, Protocol):
     def elbo_terms(self, state: State, x: jax.Array, key: jax.Array) -> dict[str, jax.Array]:
         """Per-example ``recon`` (-log p(x|z)) and ``kl`` in nats, ``[N]`` each."""
+        ...
+
+    def log_likelihood(self, state: State, x: jax.Array, key: jax.Array, samples: int) -> jax.Array:
+        """An importance-weighted estimate of log p(x) per example ``[N]`` in nats, from ``samples`` draws."""
+        ...
+
+    def likelihood_name(self, config: Any) -> tuple[str, bool]:
+        """The likelihood's name for reports, and whether it is a probability of the data's discrete values
+        (so that bits per dimension mean what the literature means)."""
         ...
 
 

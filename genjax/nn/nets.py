@@ -41,10 +41,11 @@ class Encoder(nn.Module):
     """``[N, *data_shape] -> [N, out_dim]``: an autoencoder's encoder, or a GAN's discriminator.
 
     mlp: flatten, ``hidden_dims`` dense layers (maxout over ``maxout_pieces`` linear pieces when > 1),
-    linear output. conv: one stride-2 3x3 convolution per entry of ``conv_channels``, flatten, linear
-    output. ``spectral_norm`` wraps every layer in spectral normalisation (its power-iteration state
-    lives in the ``batch_stats`` collection; pass ``update_stats=True`` to advance it). With
-    ``num_classes`` > 0, labels ``y`` ``[N]`` add a projection term ``<embed(y), features>``.
+    linear output. conv: one stride-2 3x3 convolution per entry of ``conv_channels``, flatten, the
+    ``hidden_dims`` dense layers (none when empty), linear output. ``spectral_norm`` wraps every layer
+    in spectral normalisation (its power-iteration state lives in the ``batch_stats`` collection; pass
+    ``update_stats=True`` to advance it). With ``num_classes`` > 0, labels ``y`` ``[N]`` add a
+    projection term ``<embed(y), features>``.
     """
 
     out_dim: int
@@ -67,6 +68,8 @@ class Encoder(nn.Module):
             for channels in self.conv_channels:
                 h = act(self._layer(conv.Conv(channels, (3, 3), strides=(2, 2)), h, update_stats))
             h = h.reshape(h.shape[0], -1)
+            for width in self.hidden_dims:
+                h = act(self._layer(nn.Dense(width), h, update_stats))
         else:
             h = x.reshape(x.shape[0], -1)
             for width in self.hidden_dims:
@@ -85,7 +88,8 @@ class Decoder(nn.Module):
     """``[N, in_dim] -> [N, *data_shape]`` pre-activation outputs: an autoencoder's decoder, or a generator.
 
     mlp: ``hidden_dims`` in reverse order, linear output reshaped to ``data_shape``.
-    conv (DCGAN-style): dense to a ``ceil(H / 2^L) x ceil(W / 2^L)`` map of ``conv_channels[-1]``
+    conv (DCGAN-style): ``hidden_dims`` in reverse order (none when empty), dense to a
+    ``ceil(H / 2^L) x ceil(W / 2^L)`` map of ``conv_channels[-1]``
     channels, then ``L = len(conv_channels)`` stride-2 transposed convolutions (the last one to ``C``
     channels), cropped to ``H x W``. ``batch_norm`` normalises every hidden layer (running statistics
     in ``batch_stats``; ``train=True`` uses and updates batch statistics). With ``num_classes`` > 0, an
@@ -116,7 +120,10 @@ class Decoder(nn.Module):
             height, width, channels_out = self.data_shape
             levels = len(self.conv_channels)
             h0, w0 = math.ceil(height / 2**levels), math.ceil(width / 2**levels)
-            h = hidden(nn.Dense(h0 * w0 * self.conv_channels[-1])(z)).reshape(n, h0, w0, self.conv_channels[-1])
+            h = z
+            for units in reversed(self.hidden_dims):
+                h = hidden(nn.Dense(units)(h))
+            h = hidden(nn.Dense(h0 * w0 * self.conv_channels[-1])(h)).reshape(n, h0, w0, self.conv_channels[-1])
             for channels in reversed(self.conv_channels[:-1]):
                 h = hidden(conv.ConvTranspose(channels, (3, 3), strides=(2, 2))(h))
             h = conv.ConvTranspose(channels_out, (3, 3), strides=(2, 2))(h)
