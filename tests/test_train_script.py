@@ -213,3 +213,24 @@ def test_print_config_resolves_placeholders_without_training(tmp_path, capsys):
 def test_preset_of_another_family_is_refused(tmp_path, capsys):
     assert run(["--model", "vae", "--preset", "wgan_gp", "--workdir", str(tmp_path)]) == 2
     assert "unknown preset 'wgan_gp' for vae; valid choices: none" in capsys.readouterr().err
+
+
+def test_images_start_a_gan_from_the_dcgan_preset(tmp_path, capsys):
+    """Defaults follow the data: 16x16 images give a GAN the dcgan preset (announced on stderr, recorded in
+    config.json) and an autoencoder conv networks; --preset none keeps the family's own defaults."""
+    path = tmp_path / "images.npz"
+    np.savez(path, x=np.random.default_rng(0).random((40, 16, 16, 1), np.float32), y=np.arange(40) % 4)
+    assert run(["--model", "gan", "--dataset", str(path), "--workdir", str(tmp_path / "w"), "--print-config"]) == 0
+    captured = capsys.readouterr()
+    config = json.loads(captured.out)["config"]
+    assert "starting from preset dcgan" in captured.err and "--preset none" in captured.err
+    assert (config["architecture"], config["conv_channels"], config["batch_norm"], config["pack"]) == (
+        "conv", [64, 128], True, 1)
+    assert run(["--model", "gan", "--dataset", str(path), "--workdir", str(tmp_path / "w"), "--preset", "none",
+                "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["architecture"] == "mlp"
+    assert run(["--model", "autoencoder", "--dataset", str(path), "--workdir", str(tmp_path / "w"),
+                "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["architecture"] == "conv"
+    assert run(["--model", "gan", "--print-config", "--workdir", str(tmp_path / "w")]) == 0  # digits: the MLP GAN
+    assert json.loads(capsys.readouterr().out)["config"]["architecture"] == "mlp"

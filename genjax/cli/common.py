@@ -54,8 +54,9 @@ def add_config_arguments(parser: Parser, models: tuple[str, ...], default: str) 
     """``--model`` (one of ``models``, else ``default``), ``--preset``, ``--set``, ``--fields``, ``--print-config``."""
     parser.add_argument("--model", choices=models, help=f"the family to train (default: {default}, or the preset's)")
     parser.set_defaults(default_model=default)
-    parser.add_argument("--preset", help=f"start from a named config: {', '.join(presets.names())} (--fields "
-                                         "shows its values)")
+    parser.add_argument("--preset", help=f"start from a named config: {', '.join(presets.names())}, or "
+                                         f"{presets.NONE} for the family's defaults (default: the data's preset, "
+                                         "such as dcgan for a GAN on images; --fields shows its values)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                         help="change a config field, e.g. --set latent_dim=2 --set hidden_dims=512,256 (repeatable)")
     parser.add_argument("--fields", action="store_true",
@@ -64,13 +65,22 @@ def add_config_arguments(parser: Parser, models: tuple[str, ...], default: str) 
                         help="print the fully resolved config of this command as JSON, then exit without training")
 
 
-def family_and_config(args: argparse.Namespace) -> tuple[Family, Any]:
-    """The family chosen by ``--model``/``--preset`` and its starting config (the preset's, or the defaults)."""
-    if args.preset:
+def family_and_config(args: argparse.Namespace,
+                      data_shape: tuple[int, ...] | None = None) -> tuple[Family, Any, int | None]:
+    """The family chosen by ``--model``/``--preset``, its starting config and the preset's default steps (None:
+    the family's): the named preset; else, given ``data_shape``, the data's default preset
+    (:func:`genjax.models.presets.for_data`, announced on stdout); else (or with ``--preset none``) the family's
+    own defaults."""
+    if args.preset and args.preset != presets.NONE:
         preset = presets.get(args.preset, args.model)
-        return registry.get(preset.model), preset.config
+        return registry.get(preset.model), preset.config, preset.steps
     family = registry.get(args.model or args.default_model)
-    return family, family.Config()
+    preset = presets.for_data(family.NAME, data_shape) if data_shape and not args.preset else None
+    if preset is None:
+        return family, family.Config(), None
+    print(f"{family.NAME} on {'x'.join(map(str, data_shape))} data: starting from preset {preset.name} "
+          f"({preset.summary}); --preset none for the family's own defaults", file=sys.stderr)
+    return family, preset.config, preset.steps
 
 
 def fields_table(family: Family, config: Any) -> str:

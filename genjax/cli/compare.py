@@ -55,13 +55,15 @@ def parser() -> common.Parser:
     return p
 
 
-def entry_of(name: str) -> tuple[str, Family, Any]:
-    """A ``--models`` entry: its label in the report, its family and its config."""
+def entry_of(name: str, data_shape: tuple[int, ...]) -> tuple[str, Family, Any]:
+    """A ``--models`` entry: its label in the report, its family and its config (a family name starts from the
+    data's default preset, :func:`genjax.models.presets.for_data`, when it has one)."""
     if name in presets.PRESETS:
         preset = presets.PRESETS[name]
         return f"{preset.model} ({name})", registry.get(preset.model), preset.config
     family = registry.get(name)
-    return name, family, family.Config()
+    preset = presets.for_data(name, data_shape)
+    return (name, family, family.Config()) if preset is None else (f"{name} ({preset.name})", family, preset.config)
 
 
 STEPS_PER_CALL = 250
@@ -113,13 +115,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.steps <= 0:
         raise ConfigError("--steps must be a positive integer")
-    entries = [entry_of(name) for name in args.models]
-    if args.fields:
-        print("\n\n".join(common.fields_table(family, config) for _, family, config in entries))
-        return
     dataset = data.load(args.dataset)
     if dataset.y_train is None or not dataset.is_image:
         raise ConfigError(f"{PROG} needs a labelled image data set; {dataset.name} is not one")
+    entries = [entry_of(name, dataset.data_shape) for name in args.models]
+    if args.fields:
+        print("\n\n".join(common.fields_table(family, config) for _, family, config in entries))
+        return
     if args.print_config:
         common.print_json({label: rundir.describe(family, run_config(family, config, dataset, args.steps),
                                                   dataset.name, dataset.data_shape, args.seed)

@@ -64,11 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.trials <= 0 or (args.steps is not None and args.steps <= 0):
         raise ConfigError("--trials and --steps must be positive integers")
-    family, config = common.family_and_config(args)
+    family, config, preset_steps = common.family_and_config(args)
     if args.fields:
         print(common.fields_table(family, config))
         return
-    steps = args.steps or family.DEFAULT_STEPS
+    steps = args.steps or preset_steps or family.DEFAULT_STEPS
     labelled = data.load(args.dataset)
     dataset = dataclasses.replace(labelled, y_train=None, y_test=None)  # unconditional: the modes are unlabelled
     config = run_config(family, cfg_lib.override(config, args.overrides), dataset, steps)  # as fit runs it

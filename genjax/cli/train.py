@@ -29,7 +29,8 @@ def parser() -> common.Parser:
     common.add_config_arguments(p, registry.names(), "autoencoder")
     p.add_argument("--dataset", default="digits", help=f"{', '.join(data.NAMES)}, or a path to .npz/.npy/images/IDX")
     p.add_argument("--workdir", type=Path, help="run directory (default runs/<model>-<dataset>)")
-    p.add_argument("--steps", type=int, help="total training steps (default: the family's DEFAULT_STEPS)")
+    p.add_argument("--steps", type=int, help="total training steps (default: the preset's, else the family's "
+                                                 "DEFAULT_STEPS)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --workdir from its newest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --workdir")
@@ -48,11 +49,12 @@ def main(argv: list[str] | None = None) -> None:
         raise ConfigError("--resume and --overwrite exclude each other; pass one")
     if args.resume and args.workdir and not (args.model or args.preset):  # the model the run trained
         args.model = rundir.read_description(args.workdir).get("model")
-    family, config = common.family_and_config(args)
+    dataset = data.load(args.dataset)
+    family, config, preset_steps = common.family_and_config(args, None if args.resume else dataset.data_shape)
     if args.fields:
         print(common.fields_table(family, config))
         return
-    steps = family.DEFAULT_STEPS if args.steps is None else args.steps
+    steps = (preset_steps or family.DEFAULT_STEPS) if args.steps is None else args.steps
     if steps <= 0 or args.steps_per_call <= 0 or args.keep <= 0:
         raise ConfigError("--steps, --steps-per-call and --keep must be positive integers")
     workdir = args.workdir or Path("runs") / f"{family.NAME}-{Path(args.dataset).stem}"
@@ -60,7 +62,6 @@ def main(argv: list[str] | None = None) -> None:
         saved = rundir.read_description(workdir).get("config", {})
         config = family.Config(**cfg_lib.coerce(family.Config, saved))
     config = cfg_lib.override(config, args.overrides)
-    dataset = data.load(args.dataset)
     if args.print_config:
         common.print_json(rundir.describe(family, run_config(family, config, dataset, steps), dataset.name,
                                           dataset.data_shape, args.seed))

@@ -26,7 +26,8 @@ AUTO_ARCHITECTURE = cfg_lib.Spec(
     f"networks: auto (conv for images of {nets.CONV_MIN_SIZE}x{nets.CONV_MIN_SIZE} pixels and up whose sides the "
     f"stride-2 layers halve exactly, else mlp), {' or '.join(nets.ARCHITECTURES)} (conv: images only)",
     (cfg_lib.choice(("auto", *nets.ARCHITECTURES)),), resolve=_architecture_for_data)
-HIDDEN_DIMS = cfg_lib.Spec("MLP widths", (cfg_lib.widths(),))
+HIDDEN_DIMS = cfg_lib.Spec("dense widths (conv: between the convolutions and the code; may be empty)",
+                          (cfg_lib.widths(allow_empty=True),))
 CONV_CHANNELS = cfg_lib.Spec("channels of the stride-2 convolutions (the decoder mirrors them)", (cfg_lib.widths(),))
 ACTIVATION = cfg_lib.Spec(f"hidden activation: {', '.join(nets.ACTIVATIONS)}", (cfg_lib.choice(nets.ACTIVATIONS),))
 OUTPUT = cfg_lib.Spec("outputs: auto (sigmoid for images, linear for vectors), sigmoid or linear",

@@ -1,5 +1,7 @@
 """Named configs, in one place: every script takes ``--preset NAME`` and starts from it instead of the
-family's defaults (``--set`` still applies on top)."""
+family's defaults (``--set`` still applies on top). Some presets are the scripts' defaults for a kind of
+data (:func:`for_data`): a GAN on images of 16x16 pixels and up starts from ``dcgan`` unless another
+preset, or ``--preset none`` (the family's own defaults), is named."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +9,9 @@ from typing import Any
 
 from genjax.core.errors import ConfigError
 from genjax.models import dgn, gan
+from genjax.nn import nets
+
+NONE = "none"  # --preset none: the family's own defaults, whatever the data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,6 +20,7 @@ class Preset:
     model: str  # the family it configures
     config: Any
     summary: str  # one line: where the settings come from
+    steps: int | None = None  # the scripts' default run length with this preset (None: the family's)
 
 
 PRESETS = {p.name: p for p in (
@@ -30,12 +36,30 @@ PRESETS = {p.name: p for p in (
         "Gulrajani et al. 2017: 5 critic updates per generator update, Adam 1e-4 (0.5, 0.9), gradient penalty 10"),
     Preset("mixture2d", "dgn", dgn.Config(latent_dim=2, num_heads=1),
            "2-D mixtures: one head and a 2-D latent (16 latent dimensions blur the grid's modes)"),
+    Preset("dcgan", "gan", gan.Config(
+        architecture="conv", hidden_dims=(), d_hidden_dims=(), conv_channels=(64, 128), batch_norm=True, pack=1,
+        batch_size=64, g_learning_rate=2e-4, d_learning_rate=2e-4),
+        "DCGAN-style (Radford et al. 2016) for images: G dense to 7x7x128, transposed convs 64-1 with BatchNorm; D "
+        "stride-2 convs 64-128, leaky ReLU; Adam 2e-4 (0.5, 0.999), batch 64, R1 1, EMA 0.999; 10,000 steps",
+        steps=10_000),
     Preset("bench_gan_small", "gan", gan.Config(hidden_dims=(64, 64), d_hidden_dims=(64, 64), batch_size=64),
            "the throughput benchmark's small GAN: widths 64, batch 64"),
     Preset("bench_gan_large", "gan", gan.Config(hidden_dims=(1024, 1024), d_hidden_dims=(1024, 1024),
                                                 batch_size=512),
            "the throughput benchmark's large GAN: widths 1024, batch 512"),
 )}
+
+
+FOR_IMAGES = {"gan": "dcgan"}  # the default preset of a family on images that conv networks fit
+
+
+def for_data(model: str, data_shape: tuple[int, ...]) -> Preset | None:
+    """The preset the scripts start ``model`` from on examples of ``data_shape`` when none is named:
+    :data:`FOR_IMAGES` for images that ``architecture="auto"`` would give conv networks, else None."""
+    name = FOR_IMAGES.get(model)
+    if name is None or nets.default_architecture(data_shape, len(PRESETS[name].config.conv_channels)) != "conv":
+        return None
+    return PRESETS[name]
 
 
 def names(model: str | None = None) -> tuple[str, ...]:
@@ -47,6 +71,7 @@ def get(name: str, model: str | None = None) -> Preset:
     """The preset ``name`` (which must configure ``model``, when given); ConfigError listing the valid names."""
     valid = names(model)
     if name not in valid:
+        valid = (*valid, NONE)
         scope = f" for {model}" if model else ""
         raise ConfigError(f"unknown preset {name!r}{scope}; valid choices: {', '.join(valid) or 'none'}")
     return PRESETS[name]
