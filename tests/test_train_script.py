@@ -234,3 +234,9 @@ def test_images_start_a_gan_from_the_dcgan_preset(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["config"]["architecture"] == "conv"
     assert run(["--model", "gan", "--print-config", "--workdir", str(tmp_path / "w")]) == 0  # digits: the MLP GAN
     assert json.loads(capsys.readouterr().out)["config"]["architecture"] == "mlp"
+
+
+@pytest.mark.parametrize("steps,per_call,interval", [(5000, 100, 500), (80_000, 100, 8000), (300, 100, 100),
+                                                     (150, 100, 100), (1000, 30, 90)])
+def test_light_evaluations_default_to_a_tenth_of_the_run(steps, per_call, interval):
+    assert train.tenth_of_run(steps, per_call) == interval

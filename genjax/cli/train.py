@@ -35,12 +35,23 @@ def parser() -> common.Parser:
     p.add_argument("--resume", action="store_true", help="continue the run in --workdir from its newest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --workdir")
     p.add_argument("--steps-per-call", type=int, default=100, help="steps fused per compiled call = log interval")
-    p.add_argument("--eval-every", type=int, default=1000, help="held-out evaluation interval in steps (0: off)")
+    p.add_argument("--eval-every", type=int,
+                   help="light held-out evaluation interval in steps (0: off; default: a tenth of the run, in whole "
+                        "calls); the full evaluation runs once, at the end")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="checkpoint interval in steps (0: only at end)")
     p.add_argument("--keep", type=int, default=3, help="checkpoints to keep")
     p.add_argument("--devices", type=int, help="train data-parallel on this many devices (default: one)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+EVALUATIONS_PER_RUN = 10
+
+
+def tenth_of_run(steps: int, steps_per_call: int) -> int:
+    """The default light-evaluation interval: ``steps / 10`` rounded to whole calls of ``steps_per_call`` (at
+    least one call), so a run logs about ten evaluations whatever its length."""
+    return max(1, round(steps / EVALUATIONS_PER_RUN / steps_per_call)) * steps_per_call
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     steps = (preset_steps or family.DEFAULT_STEPS) if args.steps is None else args.steps
     if steps <= 0 or args.steps_per_call <= 0 or args.keep <= 0:
         raise ConfigError("--steps, --steps-per-call and --keep must be positive integers")
+    if args.eval_every is None:
+        args.eval_every = tenth_of_run(steps, args.steps_per_call)
     workdir = args.workdir or Path("runs") / f"{family.NAME}-{Path(args.dataset).stem}"
     if args.resume:  # the run's own config, as config.json recorded it
         saved = rundir.read_description(workdir).get("config", {})
