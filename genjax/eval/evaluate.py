@@ -151,16 +151,17 @@ def data_frechet_floor(dataset: Dataset, rows: int) -> float:
 def head_report(family: Family, state: State, dataset: Dataset, per_head: int = 500) -> dict[str, float]:
     """Each head against its class, ``per_head`` samples per head (seed 0).
 
-    ``head_accuracy``: the fraction of head k's samples that a logistic regression trained on the real
-    training examples labels k, averaged over heads (``head_accuracy_min``: the worst head).
+    ``head_accuracy``: the fraction of head k's samples that the data set's feature classifier
+    (:func:`genjax.eval.classifier.feature_net`, the one behind the sample measures) labels k, averaged over
+    heads (``head_accuracy_min``: the worst head).
     ``head_diversity``: mean pairwise distance within a head's samples over that within the real
     training examples of its class, averaged over heads (``head_diversity_min``: the least diverse).
     """
-    pixels, _ = measures.pixel_classifier(dataset)
+    net = classifier.feature_net(dataset)
     accuracy, diversity = [], []
     for k in range(family.num_heads(state.config)):
         samples = np.asarray(family.sample(state, jax.random.fold_in(jax.random.key(0), k), per_head, head=k))
-        accuracy.append(float(np.mean(pixels.predict(samples.reshape(per_head, -1)) == k)))
+        accuracy.append(float(np.mean(net.predict(samples) == k)))
         real = dataset.x_train[dataset.y_train == k]
         diversity.append(measures.mean_pairwise_distance(samples) / measures.mean_pairwise_distance(real))
     return {"head_accuracy": float(np.mean(accuracy)), "head_accuracy_min": float(np.min(accuracy)),

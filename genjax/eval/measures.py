@@ -100,22 +100,6 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2.0 * root))
 
 
-_PIXEL_CLASSIFIERS: dict[tuple, tuple] = {}
-
-
-def pixel_classifier(dataset: Dataset):
-    """A logistic regression on the raw training examples and its test accuracy (fitted once per data set)."""
-    from sklearn.linear_model import LogisticRegression
-
-    key = (dataset.name, dataset.x_train.shape, float(dataset.x_train.sum()))
-    if key not in _PIXEL_CLASSIFIERS:
-        flat = dataset.x_train.reshape(len(dataset.x_train), -1)
-        classifier = LogisticRegression(max_iter=1000).fit(flat, dataset.y_train)
-        accuracy = float(classifier.score(dataset.x_test.reshape(len(dataset.x_test), -1), dataset.y_test))
-        _PIXEL_CLASSIFIERS[key] = (classifier, accuracy)
-    return _PIXEL_CLASSIFIERS[key]
-
-
 def mean_pairwise_distance(x: np.ndarray) -> float:
     """Mean Euclidean distance between distinct rows of ``x`` ``[N, ...]`` (flattened, float64)."""
     flat = x.reshape(len(x), -1).astype(np.float64)
