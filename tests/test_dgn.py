@@ -133,9 +133,28 @@ def test_several_heads_need_labels(digits):
     ({"bandwidths": ()}, "bandwidths must be a non-empty list of positive numbers"),
     ({"bandwidths": (0.5, -1.0)}, "bandwidths must be a non-empty list of positive numbers"),
     ({"bandwidth_unit": "mean"}, "unknown bandwidth_unit 'mean'; valid choices: median, absolute"),
-    ({"architecture": "conv"}, "unknown architecture 'conv'; valid choices: mlp"),
+    ({"architecture": "resnet"}, "unknown architecture 'resnet'; valid choices: auto, mlp, conv"),
     ({"num_heads": -1}, "num_heads must be >= 0"),
 ])
 def test_bad_dgn_configs(changes, message):
     with pytest.raises(ConfigError, match=message):
         dgn.Config(**changes)
+
+
+def test_conv_heads_on_16x16_images_learn_their_classes():
+    """architecture=auto gives 16x16 images the conv trunk; each head learns its own class (top or bottom half
+    bright) and not the other's."""
+    rows = np.arange(16)[:, None] * np.ones((1, 16))
+    means = np.stack([rows < 8, rows >= 8])[..., None].astype(np.float32) * 0.8 + 0.1
+    y = np.arange(400) % 2
+    x = np.clip(means[y] + 0.05 * np.random.default_rng(0).standard_normal((400, 16, 16, 1)), 0, 1)
+    data = genjax.data.Dataset("halves", x[:320].astype(np.float32), y[:320].astype(np.int32),
+                               x[320:].astype(np.float32), y[320:].astype(np.int32))
+    cfg = dgn.Config(hidden_dims=(16,), conv_channels=(4, 8), samples_per_head=16, batch_size=16, learning_rate=5e-3)
+    result = genjax.fit(dgn, cfg, data, steps=600, steps_per_call=200, eval_every=0, checkpoint_every=0,
+                        progress=False)
+    assert result.state.config.architecture == "conv"
+    assert result.history[-1]["loss"] < 0.2 * result.history[0]["loss"]
+    for k in range(2):
+        head = np.asarray(dgn.sample(result.state, jax.random.key(k), 64, head=k)).mean(0)
+        assert np.abs(head - means[k]).mean() < 0.1 < np.abs(head - means[1 - k]).mean()

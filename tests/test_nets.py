@@ -2,6 +2,7 @@
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from genjax.nn import nets
@@ -41,3 +42,18 @@ def test_generator_batch_norm_and_labels():
     chex.assert_shape(out, (6, 2))
     assert not jnp.allclose(updated["batch_stats"]["BatchNorm_0"]["mean"], 0.0)  # running stats moved
     chex.assert_shape(gen.apply(variables, z, y), (6, 2))  # inference uses running averages
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (16, 20, 3), (18, 18, 1)])
+def test_conv_headed_decoder_heads_share_a_trunk(shape):
+    """Every head maps [K, M, L] codes to images; one head alone gives what it gives in the batch of all."""
+    net = nets.HeadedDecoder(shape, num_heads=3, hidden_dims=(8,), activation="relu", architecture="conv",
+                             conv_channels=(4, 8))
+    z = jax.random.normal(jax.random.key(0), (3, 5, 6))
+    params = net.init(jax.random.key(1), z)
+    out = net.apply(params, z)
+    chex.assert_shape(out, (3, 5, *shape))
+    assert params["params"]["head_kernel_0"].shape == (3, 3, 3, 4, shape[-1])
+    for k in range(3):
+        np.testing.assert_allclose(net.apply(params, z[k], jnp.asarray(k, jnp.int32)), out[k], atol=1e-6)
+    assert float(jnp.abs(out[0] - out[1]).max()) > 0  # the heads differ

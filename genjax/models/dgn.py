@@ -1,10 +1,12 @@
 """Deep generative networks without a discriminator: a multi-head generator trained by kernel moment matching.
 
-One generator has a shared MLP trunk and ``num_heads`` heads, one per sample type (e.g. per digit
-class). Each step, head ``k`` generates ``samples_per_head`` samples and the loss is the sum over heads
-of the unbiased MMD^2 (:func:`genjax.nn.losses.mmd2`) between them and the examples of class ``k`` in
-the real batch. ``num_heads=1`` is a plain generative moment-matching network (Li et al. 2015) and
-needs no labels; ``num_heads > 1`` needs integer labels ``0..num_heads-1``.
+One generator has a shared trunk and ``num_heads`` heads, one per sample type (e.g. per digit
+class): MLPs, or for images of 16x16 and up (``architecture="auto"``) a transposed-conv trunk whose
+last layer each head owns (:class:`genjax.nn.nets.HeadedDecoder`). Each step, head ``k`` generates
+``samples_per_head`` samples and the loss is the sum over heads of the unbiased MMD^2
+(:func:`genjax.nn.losses.mmd2`) between them and the examples of class ``k`` in the real batch.
+``num_heads=1`` is a plain generative moment-matching network (Li et al. 2015) and needs no labels;
+``num_heads > 1`` needs integer labels ``0..num_heads-1``.
 
 Kernel: a mixture of Gaussian kernels with bandwidths ``bandwidths`` times a unit. With
 ``bandwidth_unit="median"`` (default) the unit is the median pairwise distance between the real
@@ -68,11 +70,13 @@ class Config(optim.OptimizerFields):
     """DGN hyperparameters; every field has a default (``dataclasses.replace`` to change)."""
 
     latent_dim: int = fields.LATENT_DIM(16, "size of z ~ N(0, I)")
-    architecture: str = cfg_lib.Spec("networks: mlp (the multi-head generator is an MLP)",
-                                     (cfg_lib.choice(("mlp",)),))("mlp")
-    hidden_dims: tuple[int, ...] = fields.HIDDEN_DIMS((256, 256), "widths of the shared trunk")
-    head_dims: tuple[int, ...] = cfg_lib.Spec("hidden widths of each head (then a linear layer to the data)",
+    architecture: str = fields.AUTO_ARCHITECTURE("auto")
+    hidden_dims: tuple[int, ...] = fields.HIDDEN_DIMS((256, 256), "dense widths of the shared trunk")
+    head_dims: tuple[int, ...] = cfg_lib.Spec("mlp: hidden widths of each head (then a linear layer to the data)",
                                               (cfg_lib.widths(allow_empty=True),))((128,))
+    conv_channels: tuple[int, ...] = fields.CONV_CHANNELS((16, 32), "conv: channels of the transposed "
+                                                          "convolutions, last map first (each head's own layer "
+                                                          "follows the first)")
     activation: str = fields.ACTIVATION("relu")
     num_heads: int = cfg_lib.Spec("heads; 0: one per class of the data's labels (one without labels)",
                                   (cfg_lib.nonnegative,), resolve=_one_head_per_class)(0)
@@ -90,7 +94,8 @@ class Config(optim.OptimizerFields):
 
 @functools.cache
 def _generator(cfg: Config, data_shape: tuple[int, ...]) -> nets.HeadedDecoder:
-    return nets.HeadedDecoder(data_shape, cfg.num_heads, cfg.hidden_dims, cfg.head_dims, cfg.activation)
+    return nets.HeadedDecoder(data_shape, cfg.num_heads, cfg.hidden_dims, cfg.head_dims, cfg.activation,
+                              cfg.architecture, cfg.conv_channels)
 
 
 def batch_rows(cfg: Config) -> int:
@@ -122,6 +127,7 @@ def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
     data_shape = nets.check_batch(cfg.architecture, batch)
     _check_labels(cfg, batch)
     cfg = cfg.resolved(batch_context(batch, data_shape, DEFAULT_STEPS))
+    nets.check_batch(cfg.architecture, batch)
     if cfg.num_heads > 1 and int(np.max(batch["y"])) >= cfg.num_heads:
         raise ConfigError(f"labels reach {int(np.max(batch['y']))} but num_heads is {cfg.num_heads} (one head per "
                           "class)")

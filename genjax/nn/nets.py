@@ -162,13 +162,16 @@ def check_batch(architecture: str, batch: dict, data_shape: tuple[int, ...] | No
 
 
 class HeadedDecoder(nn.Module):
-    """A generator with a shared MLP trunk and ``num_heads`` MLP heads (the DGN's networks).
+    """A generator with a shared trunk and ``num_heads`` heads (the DGN's networks).
 
     ``z`` ``[K, M, in_dim]`` (one batch of codes per head) maps to ``[K, M, *data_shape]``
-    pre-activation outputs: the trunk (``hidden_dims``) runs on every code, then head ``k``
-    (``head_dims``, then a linear layer to the data) on the codes of batch ``k``. With ``head``
-    (an int or an int32 scalar), ``z`` ``[M, in_dim]`` goes through that head alone: ``[M, *data_shape]``.
-    Head layers hold stacked kernels ``[K, fan_in, fan_out]``.
+    pre-activation outputs; with ``head`` (an int or an int32 scalar), ``z`` ``[M, in_dim]`` goes through
+    that head alone: ``[M, *data_shape]``. Head layers hold stacked parameters, one slice per head.
+    mlp: the trunk (``hidden_dims``) runs on every code, then head ``k`` (``head_dims``, then a linear
+    layer to the data) on the codes of batch ``k``. conv (images): the trunk is the conv :class:`Decoder`'s
+    without its last layer (``hidden_dims``, dense to a small map, transposed convolutions up to
+    ``conv_channels[0]`` channels at half the size); each head is its own last stride-2 transposed
+    convolution to the image (kernels ``[K, 3, 3, conv_channels[0], C]``).
     """
 
     data_shape: Sequence[int]
@@ -176,18 +179,20 @@ class HeadedDecoder(nn.Module):
     hidden_dims: Sequence[int] = (256, 256)
     head_dims: Sequence[int] = (128,)
     activation: str = "relu"
+    architecture: str = "mlp"
+    conv_channels: Sequence[int] = (32, 64)
 
     @nn.compact
     def __call__(self, z: jax.Array, head: jax.Array | int | None = None) -> jax.Array:
+        if self.architecture == "conv":
+            return self._conv(z, head)
         act = ACTIVATIONS[self.activation]
         h = z
         for width in self.hidden_dims:
             h = act(nn.Dense(width)(h))
         widths = (*self.head_dims, math.prod(self.data_shape))
         for i, width in enumerate(widths):
-            kernel = self.param(f"head_kernel_{i}", nn.initializers.lecun_normal(batch_axis=(0,)),
-                                (self.num_heads, h.shape[-1], width))
-            bias = self.param(f"head_bias_{i}", nn.initializers.zeros, (self.num_heads, width))
+            kernel, bias = self._head_params(i, (h.shape[-1], width))
             if head is None:
                 h = jnp.einsum("kmi,kio->kmo", h, kernel) + bias[:, None, :]
             else:
@@ -195,3 +200,23 @@ class HeadedDecoder(nn.Module):
             if i < len(widths) - 1:
                 h = act(h)
         return h.reshape(*h.shape[:-1], *self.data_shape)
+
+    def _head_params(self, i: int, shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+        kernel = self.param(f"head_kernel_{i}", nn.initializers.lecun_normal(batch_axis=(0,)),
+                            (self.num_heads, *shape))
+        return kernel, self.param(f"head_bias_{i}", nn.initializers.zeros, (self.num_heads, shape[-1]))
+
+    def _conv(self, z: jax.Array, head: jax.Array | int | None) -> jax.Array:
+        height, width, channels_out = self.data_shape
+        codes = z.reshape(-1, z.shape[-1])
+        trunk = Decoder((-(-height // 2), -(-width // 2), self.conv_channels[0]), "conv", self.hidden_dims,
+                        self.conv_channels[1:] or self.conv_channels, self.activation, name="trunk")
+        act = ACTIVATIONS[self.activation]
+        h = act(trunk(codes))  # [K * M, H / 2, W / 2, conv_channels[0]]
+        kernel, bias = self._head_params(0, (3, 3, h.shape[-1], channels_out))
+        if head is None:
+            h = h.reshape(self.num_heads, -1, *h.shape[1:])
+            out = jax.vmap(conv.conv_transpose)(h, kernel) + bias[:, None, None, None, :]
+        else:
+            out = conv.conv_transpose(h, kernel[head]) + bias[head][None, None, None, :]
+        return out[..., :height, :width, :]
