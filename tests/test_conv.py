@@ -25,24 +25,20 @@ SHAPES = [((2, 28, 28, 1), (3, 3), (2, 2)), ((2, 7, 7, 5), (3, 3), (1, 1)), ((3,
           ((2, 9, 9, 3), (4, 4), (2, 2)), ((1, 5, 5, 2), (3, 3), (3, 3))]
 
 
+LAYERS = {"conv": (conv.Conv, nn.Conv), "conv_transpose": (conv.ConvTranspose, nn.ConvTranspose)}
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
 @pytest.mark.parametrize("how", ["patches", "xla"])
 @pytest.mark.parametrize(("shape", "kernel", "strides"), SHAPES)
-def test_conv_equals_flax(how, shape, kernel, strides):
+def test_layers_equal_flax(layer, how, shape, kernel, strides):
+    ours_cls, theirs_cls = LAYERS[layer]
     x = jax.random.normal(jax.random.key(1), shape)
-    ours, theirs, g_ours, g_theirs = _pair(conv.Conv(4, kernel, strides, how),
-                                           nn.Conv(4, kernel, strides, padding="SAME"), x)
+    ours, theirs, g_ours, g_theirs = _pair(ours_cls(4, kernel, strides, how),
+                                           theirs_cls(4, kernel, strides, padding="SAME"), x)
     assert ours.shape == theirs.shape
-    _close(ours, theirs)
-    _close(g_ours, g_theirs)
-
-
-@pytest.mark.parametrize("how", ["patches", "xla"])
-@pytest.mark.parametrize(("shape", "kernel", "strides"), SHAPES)
-def test_conv_transpose_equals_flax(how, shape, kernel, strides):
-    x = jax.random.normal(jax.random.key(2), shape)
-    ours, theirs, g_ours, g_theirs = _pair(conv.ConvTranspose(3, kernel, strides, how),
-                                           nn.ConvTranspose(3, kernel, strides, padding="SAME"), x)
-    assert ours.shape == theirs.shape == (shape[0], shape[1] * strides[0], shape[2] * strides[1], 3)
+    if layer == "conv_transpose":
+        assert ours.shape == (shape[0], shape[1] * strides[0], shape[2] * strides[1], 4)
     _close(ours, theirs)
     _close(g_ours, g_theirs)
 

@@ -90,8 +90,8 @@ def max_pool(x: jax.Array, size: int = 2) -> jax.Array:
     return x.reshape(n, h // size, size, w // size, size, c).max(axis=(2, 4))
 
 
-class Conv(nn.Module):
-    """``flax.linen.Conv(features, kernel_size, strides, padding="SAME")`` with the lowering of :func:`conv`."""
+class _ConvLayer(nn.Module):
+    """A kernel ``[kh, kw, C, features]`` and a bias ``[features]``, applied by the subclass's ``op``."""
 
     features: int
     kernel_size: tuple[int, int] = (3, 3)
@@ -102,20 +102,18 @@ class Conv(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (*self.kernel_size, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        return conv(x, kernel, self.strides, self.how) + bias[None, None, None, :]
+        return self.op(x, kernel, self.strides, self.how) + bias[None, None, None, :]
 
 
-class ConvTranspose(nn.Module):
+class Conv(_ConvLayer):
+    """``flax.linen.Conv(features, kernel_size, strides, padding="SAME")`` with the lowering of :func:`conv`."""
+
+    op = staticmethod(conv)
+
+
+class ConvTranspose(_ConvLayer):
     """``flax.linen.ConvTranspose(features, kernel_size, strides, padding="SAME")`` with the lowering of
-    :func:`conv_transpose`."""
+    :func:`conv_transpose` (strides default to 2 here)."""
 
-    features: int
-    kernel_size: tuple[int, int] = (3, 3)
     strides: tuple[int, int] = (2, 2)
-    how: str = "auto"
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), (*self.kernel_size, x.shape[-1], self.features))
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        return conv_transpose(x, kernel, self.strides, self.how) + bias[None, None, None, :]
+    op = staticmethod(conv_transpose)
