@@ -65,7 +65,7 @@ def train_and_evaluate(family: Family | str, config: Any, dataset: Dataset, *, w
     except GenjaxError as exc:
         raise EvaluationError(f"evaluation failed after training ({exc}); {workdir} keeps the checkpoint and "
                               "figures") from exc
-    except (MemoryError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+    except (MemoryError, ArithmeticError, ValueError, np.linalg.LinAlgError, jax.errors.JaxRuntimeError) as exc:
         raise EvaluationError(f"evaluation failed after training ({type(exc).__name__}: {exc}"
                               f"); {workdir} keeps the checkpoint and figures".replace("\n", " ")) from exc
     report.update(steps=int(result.state.step), train_seconds=round(result.train_seconds, 3),

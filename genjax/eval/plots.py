@@ -49,11 +49,13 @@ def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path) -> Pat
 
 def loss_curves(history: Sequence[dict], path: Path, title: str = "") -> Path:
     """Training loss against step (each network's own loss where there are several, as a GAN's ``d_loss`` and
-    ``g_loss``; log scale when positive), then one panel per ``eval_*`` measure."""
+    ``g_loss``; log scale when positive), then one panel per ``eval_*`` measure, its real-data ``_floor`` (if
+    logged) a dashed line."""
     steps = np.array([record["step"] for record in history])
     parts = [k for k in history[0] if k.endswith("_loss")]  # a GAN's d_loss and g_loss: their sum says little
     train_keys = parts or [k for k in history[0] if k == "loss"]
-    eval_keys = sorted({k for record in history for k in record if k.startswith("eval_")})
+    logged = {k for record in history for k in record if k.startswith("eval_")}
+    eval_keys = sorted(k for k in logged if not k.endswith("_floor"))  # a floor is drawn on its measure's panel
     fig, axes = _subplots(1, 1 + len(eval_keys), (4.5 * (1 + len(eval_keys)), 3.2))
     train_ax = axes[0, 0]
     for key in train_keys:
@@ -66,6 +68,10 @@ def loss_curves(history: Sequence[dict], path: Path, title: str = "") -> Path:
     for ax, key in zip(axes[0, 1:], eval_keys):
         points = [(record["step"], record[key]) for record in history if key in record]
         ax.plot(*zip(*points), marker="o")
+        floors = [record[f"{key}_floor"] for record in history if f"{key}_floor" in record]
+        if floors:
+            ax.axhline(floors[-1], color="gray", linestyle="--", label="real data (train vs test)")
+            ax.legend(fontsize=7)
         ax.set_title(f"held-out {key.removeprefix('eval_')}", fontsize=9)
         ax.set_ylabel(key.removeprefix("eval_"))
     for ax in axes[0]:

@@ -211,7 +211,8 @@ def sample(state: State, key: jax.Array, n: int, head: int | None = None) -> jax
 @functools.partial(jax.jit, static_argnames="n")
 def _sample_head(state: State, key: jax.Array, n: int, head: jax.Array) -> jax.Array:
     z = jax.random.normal(key, (n, state.config.latent_dim))
-    return _activate(state, _generator(state.config, state.data_shape).apply(state.params["generator"], z, head))
+    generator = _generator(state.config, state.data_shape)
+    return _activate(state, nets.in_chunks(lambda zs: generator.apply(state.params["generator"], zs, head), z))
 
 
 @functools.partial(jax.jit, static_argnames="n")
@@ -219,5 +220,8 @@ def _sample_heads(state: State, key: jax.Array, n: int) -> jax.Array:
     cfg = state.config
     per_head = -(-n // cfg.num_heads)
     z = jax.random.normal(key, (cfg.num_heads, per_head, cfg.latent_dim))
-    out = _activate(state, _generator(cfg, state.data_shape).apply(state.params["generator"], z))  # [K, M, *shape]
-    return jnp.swapaxes(out, 0, 1).reshape(-1, *state.data_shape)[:n]
+    generator = _generator(cfg, state.data_shape)
+    rows = max(1, nets.SAMPLE_ROWS // cfg.num_heads)  # codes per head in one chunk
+    out = nets.in_chunks(lambda zs: jnp.swapaxes(generator.apply(state.params["generator"], jnp.swapaxes(zs, 0, 1)),
+                                                 0, 1), jnp.swapaxes(z, 0, 1), rows=rows)  # [M, K, *shape]
+    return _activate(state, out).reshape(-1, *state.data_shape)[:n]

@@ -271,4 +271,6 @@ def _sample(state: State, key: jax.Array, n: int, y: jax.Array | None, use_ema: 
         y = jnp.arange(n) % cfg.num_classes
     z = jax.random.normal(key, (n, cfg.latent_dim))
     params = state.extra["g_ema"] if use_ema else state.params["generator"]
-    return _generate(state, params, z, y if cfg.num_classes else None, train=False)[0]
+    if not cfg.num_classes:
+        return nets.in_chunks(lambda zs: _generate(state, params, zs, None, train=False)[0], z)
+    return nets.in_chunks(lambda zs, ys: _generate(state, params, zs, ys, train=False)[0], z, y)

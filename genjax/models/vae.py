@@ -163,7 +163,7 @@ def reconstruct(state: State, x: jax.Array) -> jax.Array:
 @functools.partial(jax.jit, static_argnames="n")
 def sample(state: State, key: jax.Array, n: int) -> jax.Array:
     """``n`` samples ``[n, *data_shape]``: the likelihood's mean at ``z ~ N(0, I)``."""
-    return decode(state, jax.random.normal(key, (n, state.config.latent_dim)))
+    return nets.in_chunks(lambda z: decode(state, z), jax.random.normal(key, (n, state.config.latent_dim)))
 
 
 @functools.partial(jax.jit, static_argnames="n")

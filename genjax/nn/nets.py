@@ -134,6 +134,23 @@ class Decoder(nn.Module):
         return nn.Dense(math.prod(self.data_shape))(h).reshape(n, *self.data_shape)
 
 
+SAMPLE_ROWS = 500  # rows a generator decodes at once when sampling: bounds the memory of conv layers' patches
+
+
+def in_chunks(fn: Callable, *arrays: jax.Array, rows: int | None = None) -> jax.Array:
+    """``fn(*arrays)`` computed ``rows`` (default :data:`SAMPLE_ROWS`) rows of the leading axis at a time
+    (``lax.map``; the last chunk padded), for row-wise functions such as a generator in inference mode: the
+    same values, bounded memory."""
+    rows = rows or SAMPLE_ROWS
+    n = arrays[0].shape[0]
+    if n <= rows:
+        return fn(*arrays)
+    pad = -n % rows
+    chunks = [jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1)).reshape(-1, rows, *a.shape[1:]) for a in arrays]
+    out = jax.lax.map(lambda parts: fn(*parts), tuple(chunks))
+    return out.reshape(-1, *out.shape[2:])[:n]
+
+
 def interpolate(encode: Callable, decode: Callable, x_a: jax.Array, x_b: jax.Array, n: int) -> jax.Array:
     """Decoded straight lines in code space: ``[B, n, *data_shape]`` from ``encode(x_a)`` to ``encode(x_b)``.
 
