@@ -112,7 +112,7 @@ def test_corruptions():
     ({"learning_rate": 0.0}, "learning_rate must be > 0"),
     ({"batch_size": -4}, "batch_size must be > 0"),
     ({"latent_dim": 0}, "latent_dim must be > 0"),
-    ({"hidden_dims": ()}, "hidden_dims must be a non-empty tuple"),
+    ({"hidden_dims": (64, 0)}, "hidden_dims must be a tuple of positive ints"),
     ({"latent_dim": "8"}, "expects int"),
     ({"loss": "bce", "output": "linear"}, "needs sigmoid outputs"),
     ({"noise": "masking", "noise_level": 1.0}, "drop probability"),
