@@ -62,12 +62,10 @@ def train_and_evaluate(family: Family | str, config: Any, dataset: Dataset, *, w
     started = time.perf_counter()
     try:
         report = evaluation.evaluate(family, result.state, dataset, full=True)
-    except GenjaxError as exc:
-        raise EvaluationError(f"evaluation failed after training ({exc}); {workdir} keeps the checkpoint and "
+    except (GenjaxError, MemoryError, ArithmeticError, ValueError, jax.errors.JaxRuntimeError) as exc:
+        cause = str(exc) if isinstance(exc, GenjaxError) else f"{type(exc).__name__}: {exc}".replace("\n", " ")
+        raise EvaluationError(f"evaluation failed after training ({cause}); {workdir} keeps the checkpoint and "
                               "figures") from exc
-    except (MemoryError, ArithmeticError, ValueError, np.linalg.LinAlgError, jax.errors.JaxRuntimeError) as exc:
-        raise EvaluationError(f"evaluation failed after training ({type(exc).__name__}: {exc}"
-                              f"); {workdir} keeps the checkpoint and figures".replace("\n", " ")) from exc
     report.update(steps=int(result.state.step), train_seconds=round(result.train_seconds, 3),
                   compile_seconds=round(result.compile_seconds, 3),
                   steps_per_second=round(result.steps_per_second, 1),

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 LOWERINGS = ("auto", "patches", "xla")
+DIMENSIONS = ("NHWC", "HWIO", "NHWC")  # flax's layouts
 
 
 def lowering(choice: str = "auto") -> str:
@@ -29,12 +30,6 @@ def lowering(choice: str = "auto") -> str:
     if choice == "auto":
         return "patches" if jax.default_backend() == "cpu" else "xla"
     return choice
-
-
-def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """XLA's ``SAME`` padding of one spatial axis: output ``ceil(size / stride)``, extra padding at the end."""
-    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
 
 
 def _transpose_padding(kernel: int, stride: int) -> tuple[int, int]:
@@ -60,10 +55,9 @@ def conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1), how: 
     """``SAME`` convolution of ``x`` ``[N, H, W, C]`` with ``kernel`` ``[kh, kw, C, O]``: ``[N, ceil(H / sh),
     ceil(W / sw), O]``."""
     strides = tuple(strides)
-    (kh, kw), (h, w) = kernel.shape[:2], x.shape[1:3]
-    pads = (_same_padding(h, kh, strides[0]), _same_padding(w, kw, strides[1]))
     if lowering(how) == "xla":
-        return jax.lax.conv_general_dilated(x, kernel, strides, pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return jax.lax.conv_general_dilated(x, kernel, strides, "SAME", dimension_numbers=DIMENSIONS)
+    pads = jax.lax.padtype_to_pads(x.shape[1:3], kernel.shape[:2], strides, "SAME")
     zero = jnp.zeros((), x.dtype)
     padded = jax.lax.pad(x, zero, ((0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)))
     return _patch_dot(padded, kernel, strides)
@@ -73,11 +67,10 @@ def conv_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (2,
     """``SAME`` transposed convolution (``flax.linen.ConvTranspose``'s, kernel not flipped) of ``x``
     ``[N, H, W, C]`` with ``kernel`` ``[kh, kw, C, O]``: ``[N, H * sh, W * sw, O]``."""
     strides = tuple(strides)
+    if lowering(how) == "xla":
+        return jax.lax.conv_transpose(x, kernel, strides, "SAME", dimension_numbers=DIMENSIONS)
     kh, kw = kernel.shape[:2]
     pads = (_transpose_padding(kh, strides[0]), _transpose_padding(kw, strides[1]))
-    if lowering(how) == "xla":
-        return jax.lax.conv_general_dilated(x, kernel, (1, 1), pads, lhs_dilation=strides,
-                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
     zero = jnp.zeros((), x.dtype)
     spread = jax.lax.pad(x, zero, ((0, 0, 0), (*pads[0], strides[0] - 1), (*pads[1], strides[1] - 1), (0, 0, 0)))
     return _patch_dot(spread, kernel, (1, 1))
