@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from genjax.cli import train
 from genjax.cli.common import run_main
 from genjax.core.errors import ConfigError, NonFiniteError, TrainingDiverged
+from genjax.train import rundir
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "200", "--steps-per-call", "50", "--eval-every", "100", "--checkpoint-every", "100",
@@ -90,6 +91,9 @@ def test_a_failing_evaluation_keeps_the_training(tmp_path, capsys, monkeypatch, 
     assert run(["--workdir", str(tmp_path), "--resume", *TINY]) == 0
     report = json.loads((tmp_path / "eval.json").read_text())
     assert report["steps"] == 200 and report["eval_seconds"] >= 0
+    history = rundir.read_metrics(tmp_path)  # the training time and rate are the first session's, not ~0
+    assert report["train_seconds"] >= history[-1]["time_s"] > 0
+    assert report["steps_per_second"] == round(float(np.median([r["steps_per_sec"] for r in history])), 1)
 
 
 @pytest.mark.parametrize("argv,message", [

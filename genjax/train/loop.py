@@ -39,9 +39,9 @@ class FitResult:
 
     state: State
     history: list[dict]
-    compile_seconds: float  # ahead-of-time compilation of the fused step(s)
-    train_seconds: float  # wall time of the loop, compilation, evaluation and checkpoints included
-    steps_per_second: float  # median over the calls of this session (compilation excluded)
+    compile_seconds: float  # ahead-of-time compilation of the fused step(s), this session
+    train_seconds: float  # wall time of the loop (compilation, evaluation, checkpoints), every session of the run
+    steps_per_second: float  # median over the logged calls of every session (compilation excluded)
 
 
 def fit(
@@ -68,7 +68,8 @@ def fit(
     ``config.json`` records the values it ran with). With a ``workdir``: writes ``config.json``,
     ``metrics.jsonl`` (a record per call; the same numbers as TensorBoard events in ``tensorboard/``
     when tensorboardX is installed) and orbax checkpoints every ``checkpoint_every`` steps and at the
-    end; ``resume`` continues from the newest checkpoint (records past it are dropped); an existing
+    end; ``resume`` continues from the newest checkpoint (records past it are dropped; time goes on from the last
+    record kept, so ``train_seconds`` covers every session); an existing
     run is refused unless ``resume`` or ``overwrite``. Every ``eval_every`` steps, ``evaluate(state)``
     is logged with an ``eval_`` prefix (``genjax.fit`` passes the family's light evaluation).
     ``devices`` N > 1 trains data-parallel on the first N devices (:func:`genjax.train.mesh.data_mesh`):
@@ -115,8 +116,8 @@ def _loop(family: Family, state: State, data: dict, train_key: jax.Array, calls:
           checkpointer: Checkpointer | None, writer: MetricWriter | None, steps: int, steps_per_call: int,
           evaluate: Evaluate | None, eval_every: int, checkpoint_every: int, progress: bool,
           stop: StopRequests) -> FitResult:
-    start_time = time.perf_counter()
-    call_rates: list[float] = []
+    earlier_seconds = history[-1]["time_s"] if history else 0.0  # a resumed run's time up to its last record
+    start_time = time.perf_counter() - earlier_seconds
     step = int(state.step)
     bar = progress_bar(steps, min(step, steps), family.NAME, disable=not progress)
     while step < steps:
@@ -126,7 +127,6 @@ def _loop(family: Family, state: State, data: dict, train_key: jax.Array, calls:
         state, stacked = call(state, data, train_key)
         stacked = jax.device_get(stacked)
         elapsed = time.perf_counter() - t0
-        call_rates.append(length / elapsed)
         error = divergence(np.asarray(stacked["loss"]), step)
         if error is not None:
             bar.close()
@@ -156,5 +156,5 @@ def _loop(family: Family, state: State, data: dict, train_key: jax.Array, calls:
         history=history,
         compile_seconds=calls.compile_seconds,
         train_seconds=time.perf_counter() - start_time,
-        steps_per_second=float(np.median(call_rates)) if call_rates else 0.0,
+        steps_per_second=float(np.median([r["steps_per_sec"] for r in history])) if history else 0.0,
     )
