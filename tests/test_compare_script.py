@@ -2,6 +2,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from genjax import autoencoder, dgn, vae
@@ -86,3 +87,15 @@ def test_unknown_model_lists_families_and_presets(tmp_path, capsys):
     assert run(["--workdir", str(tmp_path), "--models", "gann"]) == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'gann'" in err and "'dgn'" in err and "'wgan_gp'" in err
+
+
+def test_conv_sized_images_get_the_image_comparison(tmp_path, capsys):
+    """On images that get conv networks the default models and budget are the image ones (no MLP wgan_gp)."""
+    path = tmp_path / "images.npz"
+    np.savez(path, x=np.random.default_rng(0).random((40, 16, 16, 1), np.float32), y=np.arange(40) % 4)
+    assert run(["--workdir", str(tmp_path / "w"), "--dataset", str(path), "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == {"autoencoder", "vae (conv_vae)", "gan (dcgan)", "dgn"}
+    assert printed["vae (conv_vae)"]["config"]["latent_dim"] == 32
+    assert printed["vae (conv_vae)"]["config"]["architecture"] == "conv"
+    assert printed["dgn"]["config"]["decay_steps"] == compare.IMAGE_STEPS  # the cosine schedule spans the budget

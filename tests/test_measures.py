@@ -40,6 +40,9 @@ def test_class_histogram():
     assert uniform["classes_covered"] == 10 and uniform["class_kl"] < 1e-9
     missing = measures.class_histogram(np.arange(1000) % 5, 10)
     assert missing["classes_covered"] == 5 and abs(missing["class_kl"] - np.log(2)) < 1e-9
+    assert missing["largest_class_fraction"] == 0.2 and missing["smallest_class_fraction"] == 0.0
+    skewed = measures.class_histogram(np.r_[np.zeros(82, int), np.arange(9) + 1, np.arange(9) + 1], 10)
+    assert skewed["largest_class_fraction"] == 0.82 and skewed["smallest_class_fraction"] == 0.02
 
 
 def test_psnr_and_probe(digits):

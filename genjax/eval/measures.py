@@ -109,10 +109,12 @@ def mean_pairwise_distance(x: np.ndarray) -> float:
 
 def class_histogram(predicted: np.ndarray, num_classes: int) -> dict[str, float]:
     """``classes_covered`` (classes predicted for at least 1% of samples), ``class_kl`` = KL(p || uniform)
-    in nats, and ``largest_class_fraction`` (the share of the most predicted class)."""
+    in nats, and the shares of the most and the least predicted class (``largest_class_fraction``,
+    ``smallest_class_fraction``; a class never predicted counts as 0)."""
     counts = np.bincount(predicted, minlength=num_classes)
     return {"classes_covered": int((counts >= 0.01 * len(predicted)).sum()), "class_kl": kl_to_uniform(counts),
-            "largest_class_fraction": float(counts.max() / len(predicted))}
+            "largest_class_fraction": float(counts.max() / len(predicted)),
+            "smallest_class_fraction": float(counts.min() / len(predicted))}
 
 
 def kernel_inception_distance(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 1000,
