@@ -86,9 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     report = outcome.report
     print(f"{family.NAME} on {dataset.name}: {report['steps']} steps in {report['train_seconds']:.1f} s "
           f"(compile {report['compile_seconds']:.1f} s, {report['steps_per_second']:.0f} steps/s)")
-    for key, value in report.items():
-        if key not in RUN_STATS:
-            print(f"  {key:22s} {value:.4f}" if isinstance(value, float) else f"  {key:22s} {value}")
+    shown = {key: value for key, value in report.items() if key not in RUN_STATS}
+    width = max(map(len, shown), default=0)
+    for key, value in shown.items():
+        print(f"  {key:{width}s} {value:.4f}" if isinstance(value, float) else f"  {key:{width}s} {value}")
     for note in notes(family):
         print(f"  note: {note}")
     print(f"wrote {workdir}/: {rundir.EVAL_FILE}, metrics.jsonl, config.json, checkpoints/, "
