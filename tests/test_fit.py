@@ -70,6 +70,21 @@ def test_resume_before_the_first_checkpoint_starts_over_cleanly(digits, tiny_con
     assert int(result.state.step) == 100 and [r["step"] for r in rundir.read_metrics(tmp_path)] == [100]
 
 
+@pytest.mark.parametrize("damage", [
+    '{"step": 300, "loss": 0.1, "time_s"',  # a line cut off by a kill
+    "\0" * 64,  # a NUL tail (a file system that lost the last block)
+    '{"loss": 0.1}\n["step", 300]\n{"step": "300"}\n',  # lines that are JSON but not records
+])
+def test_resume_survives_a_damaged_metrics_log(digits, tiny_config, tmp_path, capsys, damage):
+    genjax.fit(ae, tiny_config, digits, steps=200, workdir=tmp_path, **FAST)
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write(damage)
+    result = genjax.fit(ae, tiny_config, digits, steps=300, workdir=tmp_path, resume=True, **FAST)
+    assert [r["step"] for r in rundir.read_metrics(tmp_path)] == [r["step"] for r in result.history] == [100, 200, 300]
+    assert "unreadable line(s); kept 2 records up to step 200" in capsys.readouterr().err
+    assert (tmp_path / "metrics.jsonl").read_text().endswith("}\n")  # whole lines again
+
+
 def exploding_family(at_step: int) -> types.ModuleType:
     """The autoencoder, but its loss reads NaN from step ``at_step`` on."""
     family = types.ModuleType("tests.exploding")

@@ -97,8 +97,7 @@ def fit(
         if resume:  # records past the restored step (or all, if nothing was saved yet) are dropped
             if checkpointer.latest_step() is not None:
                 state = mesh_lib.replicate(checkpointer.restore(state), mesh)
-            history = rundir.read_metrics(workdir, int(state.step))
-            rundir.write_metrics(workdir, history)
+            history = rundir.restart_metrics(workdir, int(state.step))
         writer = run_writers(workdir)
     calls = CompiledCalls(lambda length: fused_steps(family.train_step, rows, length, mesh))
     try:

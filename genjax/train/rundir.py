@@ -6,7 +6,9 @@ everything :func:`load_run` needs to rebuild the state's structure before restor
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,18 +88,50 @@ def prepare(workdir: Path, description: dict, resume: bool, overwrite: bool) -> 
         raise RunError(f"cannot write to {workdir}: {exc.strerror or exc}") from None
 
 
+def _record(line: str) -> dict | None:
+    """One line of ``metrics.jsonl`` as a record, or None when it is not one (cut off, NUL bytes, no int step)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    ok = isinstance(record, dict) and isinstance(record.get("step"), int) and not isinstance(record["step"], bool)
+    return record if ok else None
+
+
 def read_metrics(workdir: Path, up_to_step: int | None = None) -> list[dict]:
-    """The records of ``metrics.jsonl`` (those with ``step <= up_to_step`` if given)."""
-    path = Path(workdir) / METRICS_FILE
+    """The readable records of ``metrics.jsonl`` (those with ``step <= up_to_step`` if given); lines that are
+    not records (a line cut off by a kill, a NUL tail, a record without ``step``) are skipped."""
+    return _read_records(Path(workdir) / METRICS_FILE, up_to_step)[0]
+
+
+def _read_records(path: Path, up_to_step: int | None) -> tuple[list[dict], int]:
+    """The readable records of ``path`` up to ``up_to_step`` and the count of lines that were not records."""
     if not path.exists():
-        return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in records if up_to_step is None or r["step"] <= up_to_step]
+        return [], 0
+    lines = [line for line in path.read_bytes().decode("utf-8", "replace").splitlines() if line.strip()]
+    records = [_record(line) for line in lines]
+    kept = [r for r in records if r is not None and (up_to_step is None or r["step"] <= up_to_step)]
+    return kept, sum(r is None for r in records)
+
+
+def restart_metrics(workdir: Path, step: int) -> list[dict]:
+    """On resume from ``step``: keep the readable records up to it, rewrite ``metrics.jsonl`` with them
+    (atomically) and say on stderr how many unreadable lines were dropped. Returns the records kept."""
+    path = Path(workdir) / METRICS_FILE
+    records, unreadable = _read_records(path, step)
+    if unreadable:
+        print(f"genjax: {path}: dropped {unreadable} unreadable line(s); kept {len(records)} records up to step "
+              f"{step}", file=sys.stderr)
+    write_metrics(workdir, records)
+    return records
 
 
 def write_metrics(workdir: Path, records: list[dict]) -> None:
-    """Rewrite ``metrics.jsonl`` with ``records`` (used on resume to drop records past the checkpoint)."""
-    (Path(workdir) / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in records))
+    """Rewrite ``metrics.jsonl`` with ``records``, atomically (a temporary file renamed over it)."""
+    path = Path(workdir) / METRICS_FILE
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(partial, path)
 
 
 def load_run(workdir: str | Path, step: int | None = None) -> tuple[Family, Any, State]:
