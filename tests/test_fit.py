@@ -17,6 +17,7 @@ from genjax import autoencoder as ae
 from genjax import gan
 from genjax.core.errors import ConfigError, RunError, TrainingDiverged
 from genjax.train import progress, rundir
+from genjax.train.checkpoint import Checkpointer
 from genjax.train.steps import CPU_COMPILER_OPTIONS, fused_steps
 
 FAST = dict(steps_per_call=100, eval_every=200, checkpoint_every=100, progress=False)
@@ -83,6 +84,55 @@ def test_resume_survives_a_damaged_metrics_log(digits, tiny_config, tmp_path, ca
     assert [r["step"] for r in rundir.read_metrics(tmp_path)] == [r["step"] for r in result.history] == [100, 200, 300]
     assert "unreadable line(s); kept 2 records up to step 200" in capsys.readouterr().err
     assert (tmp_path / "metrics.jsonl").read_text().endswith("}\n")  # whole lines again
+
+
+def _damage_newest(checkpoints, how):
+    """Damage ``checkpoints`` as a crash, a full disk or a stray ``mkdir`` might; returns the damaged step."""
+    if how == "empty":
+        (checkpoints / "999").mkdir()
+        return 999
+    newest = checkpoints / "200"
+    if how == "truncated":
+        for f in (newest / "default").rglob("*"):
+            if f.is_file() and f.stat().st_size > 0 and f.parent.name == "d":
+                f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    elif how == "missing files":
+        shutil.rmtree(newest / "default" / "d")
+    return 200
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "missing files", "non-finite"])
+def test_resume_and_load_run_skip_a_damaged_newest_checkpoint(digits, tiny_config, tmp_path, capsys, how):
+    genjax.fit(ae, tiny_config, digits, steps=200, workdir=tmp_path, **FAST)
+    if how == "non-finite":  # restores fine but holds NaN: damaged, not a divergence to report on every resume
+        checkpointer = Checkpointer(tmp_path / "checkpoints")
+        state = checkpointer.restore_newest(genjax.load_run(tmp_path)[2])
+        bad = state.replace(step=jnp.asarray(300, state.step.dtype),
+                            params=jax.tree.map(lambda p: p * jnp.nan, state.params))
+        checkpointer.save(bad)
+        checkpointer.close()
+        damaged = 300
+    else:
+        damaged = _damage_newest(tmp_path / "checkpoints", how)
+    good = 100 if damaged == 200 else 200
+    _, _, loaded = genjax.load_run(tmp_path)
+    assert int(loaded.step) == good
+    assert f"skipping the damaged checkpoint {tmp_path / 'checkpoints' / str(damaged)}" in capsys.readouterr().err
+    result = genjax.fit(ae, tiny_config, digits, steps=300, workdir=tmp_path, resume=True, **FAST)
+    assert int(result.state.step) == 300
+    assert [r["step"] for r in rundir.read_metrics(tmp_path)] == [100, 200, 300]
+    assert f"moved to {tmp_path / 'damaged-checkpoints' / str(damaged)}" in capsys.readouterr().err
+    assert (tmp_path / "damaged-checkpoints" / str(damaged)).exists()
+    assert int(genjax.load_run(tmp_path)[2].step) == 300
+
+
+def test_every_checkpoint_damaged_or_a_missing_step_is_one_line(digits, tiny_config, tmp_path):
+    genjax.fit(ae, tiny_config, digits, steps=100, workdir=tmp_path, **FAST)
+    with pytest.raises(RunError, match="holds no checkpoint at step 700; steps: 100"):
+        genjax.load_run(tmp_path, step=700)
+    shutil.rmtree(tmp_path / "checkpoints" / "100" / "default" / "d")
+    with pytest.raises(RunError, match="every checkpoint in .* is damaged \\(steps 100\\)"):
+        genjax.load_run(tmp_path)
 
 
 def exploding_family(at_step: int) -> types.ModuleType:

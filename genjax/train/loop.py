@@ -95,8 +95,9 @@ def fit(
         rundir.prepare(workdir, description, resume, overwrite)
         checkpointer = Checkpointer(workdir / rundir.CHECKPOINTS, keep)
         if resume:  # records past the restored step (or all, if nothing was saved yet) are dropped
-            if checkpointer.latest_step() is not None:
-                state = mesh_lib.replicate(checkpointer.restore(state), mesh)
+            restored = checkpointer.restore_newest(state, set_aside=workdir / rundir.DAMAGED_CHECKPOINTS)
+            if restored is not None:
+                state = mesh_lib.replicate(restored, mesh)
             history = rundir.restart_metrics(workdir, int(state.step))
         writer = run_writers(workdir)
     calls = CompiledCalls(lambda length: fused_steps(family.train_step, rows, length, mesh))

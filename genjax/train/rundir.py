@@ -26,6 +26,7 @@ from genjax.train.writers import EVENTS, METRICS_FILE
 CONFIG_FILE = "config.json"
 EVAL_FILE = "eval.json"  # the final evaluation, written by genjax.experiment.train_and_evaluate
 CHECKPOINTS = "checkpoints"
+DAMAGED_CHECKPOINTS = "damaged-checkpoints"  # where a resume moves checkpoints it could not restore
 OWN_FILES = (CONFIG_FILE, METRICS_FILE, EVAL_FILE, "samples.png", "reconstructions.png", "interpolations.png",
              "loss_curve.png")
 
@@ -81,8 +82,8 @@ def prepare(workdir: Path, description: dict, resume: bool, overwrite: bool) -> 
         if overwrite:
             for name in OWN_FILES:
                 (workdir / name).unlink(missing_ok=True)
-            shutil.rmtree(workdir / CHECKPOINTS, ignore_errors=True)
-            shutil.rmtree(workdir / EVENTS, ignore_errors=True)
+            for folder in (CHECKPOINTS, DAMAGED_CHECKPOINTS, EVENTS):
+                shutil.rmtree(workdir / folder, ignore_errors=True)
         (workdir / CONFIG_FILE).write_text(json.dumps(description, indent=2) + "\n")
     except OSError as exc:
         raise RunError(f"cannot write to {workdir}: {exc.strerror or exc}") from None
@@ -151,10 +152,17 @@ def load_run(workdir: str | Path, step: int | None = None) -> tuple[Family, Any,
             raise RunError(f"{workdir} holds no checkpoint yet")
         example = {"x": jnp.full((1, *data_shape), 0.5, jnp.float32), "y": jnp.zeros((1,), jnp.int32)}
         like = family.init(jax.random.key(0), config, example)
-        try:
-            state = checkpointer.restore(like, step)
-        except Exception as exc:  # orbax raises many types for missing or corrupt files
-            raise RunError(f"cannot restore the checkpoint in {workdir}: {exc}".splitlines()[0]) from None
+        if step is None:
+            state = checkpointer.restore_newest(like)
+        else:
+            if step not in checkpointer.manager.all_steps():
+                raise RunError(f"{workdir} holds no checkpoint at step {step}; steps: "
+                               f"{', '.join(map(str, checkpointer.manager.all_steps()))}")
+            try:
+                state = checkpointer.restore(like, step)
+            except Exception as exc:  # orbax raises many types for missing or corrupt files
+                raise RunError(f"cannot restore the checkpoint of step {step} in {workdir}: {exc}".splitlines()[0]) \
+                    from None
     finally:
         checkpointer.close()
     return family, config, state
