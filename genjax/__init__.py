@@ -29,7 +29,7 @@ _EXPORTS = {  # public name -> (module, attribute; None: the module itself)
     "State": ("genjax.core.state", "State"),
     **{name: ("genjax.core.errors", name) for name in (
         "ConfigError", "DataError", "EvaluationError", "GenjaxError", "Interrupted", "NonFiniteError", "RunError",
-        "TrainingDiverged")},
+        "Stopped", "TrainingDiverged")},
 }
 __all__ = sorted(_EXPORTS)
 

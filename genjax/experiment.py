@@ -56,20 +56,21 @@ def train_and_evaluate(family: Family | str, config: Any, dataset: Dataset, *, w
     checkpoint and figures in place: ``--resume`` on the finished run evaluates it again without training."""
     family = registry.lookup(family)
     workdir = Path(workdir)
-    result = fit(family, config, dataset, workdir=workdir, **options)
-    figures = [plots.loss_curves(result.history, workdir / "loss_curve.png", title or family.NAME)]
-    figures += write_figures(family, result.state, dataset, workdir)
-    started = time.perf_counter()
-    try:
-        report = evaluation.evaluate(family, result.state, dataset, full=True)
-    except (GenjaxError, MemoryError, ArithmeticError, ValueError, jax.errors.JaxRuntimeError) as exc:
-        cause = str(exc) if isinstance(exc, GenjaxError) else f"{type(exc).__name__}: {exc}".replace("\n", " ")
-        raise EvaluationError(f"evaluation failed after training ({cause}); {workdir} keeps the checkpoint and "
-                              "figures") from exc
-    report.update(steps=int(result.state.step), train_seconds=round(result.train_seconds, 3),
-                  compile_seconds=round(result.compile_seconds, 3),
-                  steps_per_second=round(result.steps_per_second, 1),
-                  eval_seconds=round(time.perf_counter() - started, 1),
-                  parameters=parameter_count(result.state.params))
-    (workdir / rundir.EVAL_FILE).write_text(json.dumps(report, indent=2) + "\n")
-    return Outcome(result, report, figures)
+    with rundir.claimed(workdir, options.get("resume", False)):  # one writer from training to eval.json
+        result = fit(family, config, dataset, workdir=workdir, **options)
+        figures = [plots.loss_curves(result.history, workdir / "loss_curve.png", title or family.NAME)]
+        figures += write_figures(family, result.state, dataset, workdir)
+        started = time.perf_counter()
+        try:
+            report = evaluation.evaluate(family, result.state, dataset, full=True)
+        except (GenjaxError, MemoryError, ArithmeticError, ValueError, jax.errors.JaxRuntimeError) as exc:
+            cause = str(exc) if isinstance(exc, GenjaxError) else f"{type(exc).__name__}: {exc}".replace("\n", " ")
+            raise EvaluationError(f"evaluation failed after training ({cause}); {workdir} keeps the checkpoint and "
+                                  "figures") from exc
+        report.update(steps=int(result.state.step), train_seconds=round(result.train_seconds, 3),
+                      compile_seconds=round(result.compile_seconds, 3),
+                      steps_per_second=round(result.steps_per_second, 1),
+                      eval_seconds=round(time.perf_counter() - started, 1),
+                      parameters=parameter_count(result.state.params))
+        (workdir / rundir.EVAL_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        return Outcome(result, report, figures)

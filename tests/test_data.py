@@ -78,6 +78,31 @@ def test_image_folder_with_and_without_classes(tmp_path):
     assert flat.data_shape == (3, 3, 3) and flat.y_train is None
 
 
+def test_hidden_folders_are_no_class_and_16_bit_images_are_scaled(tmp_path):
+    for label in ("a", "b", ".ipynb_checkpoints"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            pixels = np.full((4, 4), 1000 * (i + 1) * (label == "a") + 65535 * (label == "b"), np.uint16)
+            Image.fromarray(pixels).save(tmp_path / label / f"{i}.png")
+    (tmp_path / "a" / ".hidden.png").write_bytes(b"not an image")
+    ds = data.load(tmp_path)
+    assert ds.num_classes == 2 and len(ds.x_train) + len(ds.x_test) == 6
+    values = np.unique(np.concatenate([ds.x_train, ds.x_test]))
+    np.testing.assert_allclose(values, [1000 / 65535, 2000 / 65535, 3000 / 65535, 1.0], rtol=1e-6)
+
+
+def test_float32_input_is_not_copied_and_labels_are_checked_however_the_split_is_built():
+    x = np.random.default_rng(0).random((10, 3), dtype=np.float32)
+    assert data._validated("a", x, None)[0] is x
+    with pytest.raises(DataError, match=r"class indices in 0..9999, got -3..1"):
+        data.Dataset("mine", x[:5], np.array([0, 1, 0, 1, -3]), x[5:], np.zeros(5, int))
+    with pytest.raises(DataError, match="integer class indices"):
+        data.Dataset("mine", x[:5], np.zeros(5), x[5:], np.zeros(5))
+    with pytest.raises(DataError, match="labels exist for only one of train and test"):
+        data.Dataset("mine", x[:5], np.zeros(5, int), x[5:], None)
+    assert data.Dataset("mine", x[:5], np.zeros(5, np.int64), x[5:], np.ones(5, int)).y_train.dtype == np.int32
+
+
 def _write_idx(path, array, gz=False):
     header = struct.pack(">HBB", 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     (gzip.open if gz else open)(path, "wb").write(header + array.astype(np.uint8).tobytes())
@@ -106,17 +131,54 @@ BAD_CASES = {
     "inf": (lambda d: np.save(d / "a.npy", np.array([[0.0, np.inf], [1, 2]])) or d / "a.npy", "NaN or Inf"),
     "empty": (lambda d: np.save(d / "a.npy", np.zeros((0, 3))) or d / "a.npy", "empty"),
     "label count": (lambda d: np.savez(d / "a.npz", x=np.zeros((4, 2)), y=np.zeros(3, int)) or d / "a.npz", "one per"),
-    "float labels": (lambda d: np.savez(d / "a.npz", x=np.zeros((4, 2)), y=np.zeros(4)) or d / "a.npz", "integers"),
+    "float labels": (lambda d: np.savez(d / "a.npz", x=np.zeros((4, 2)), y=np.zeros(4)) or d / "a.npz", "indices"),
     "no x": (lambda d: np.savez(d / "a.npz", images=np.zeros((4, 2))) or d / "a.npz", "named 'x'"),
     "corrupt npz": (lambda d: (d / "a.npz").write_bytes(b"PK\x03\x04garbage") and d / "a.npz", "cannot read"),
     "corrupt npy": (lambda d: (d / "a.npy").write_bytes(b"\x93NUMPY\x01") and d / "a.npy", "cannot read"),
     "image range": (lambda d: np.save(d / "a.npy", np.full((3, 2, 2, 1), 2.0)) or d / "a.npy", "[0, 1]"),
-    "text array": (lambda d: np.save(d / "a.npy", np.array([["a", "b"]])) or d / "a.npy", "numeric"),
+    "text array": (lambda d: np.save(d / "a.npy", np.array([["a", "b"]])) or d / "a.npy", "real numbers"),
     "bad idx": (lambda d: (d / "x-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03\x00")
                 and d / "x-images-idx3-ubyte",
                 "cannot read IDX"),
     "empty folder": (lambda d: (d / "f").mkdir() or d / "f", "no images"),
+    "complex": (lambda d: np.save(d / "a.npy", np.ones((4, 2), np.complex64)) or d / "a.npy", "real numbers"),
+    "negative labels": (lambda d: np.savez(d / "a.npz", x=np.zeros((4, 2)), y=np.array([0, 1, -1, 0]))
+                        or d / "a.npz", "class indices in 0..9999, got -1..1"),
+    "huge labels": (lambda d: np.savez(d / "a.npz", x=np.zeros((4, 2)), y=np.array([0, 10**8, 0, 1]))
+                    or d / "a.npz", "got 0..100000000; number the classes 0..K-1"),
+    "2^31 labels": (lambda d: np.savez(d / "a.npz", x=np.zeros((4, 2)), y=np.array([0, 2**31, 0, 1], np.int64))
+                    or d / "a.npz", "got 0..2147483648"),
+    "truncated gz": (lambda d: _cut_gz(d / "train-images-idx3-ubyte.gz"), "cannot read IDX"),
+    "corrupt gz": (lambda d: (d / "x-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08\x00garbage-garbage")
+                   and d / "x-images-idx3-ubyte.gz", "cannot read IDX"),
+    "idx too long": (lambda d: _idx_bomb(d / "x-images-idx3-ubyte.gz"), "more values than its header's (2, 2, 2)"),
+    "idx huge header": (lambda d: (d / "x-images-idx3-ubyte").write_bytes(
+        struct.pack(">HBB3I", 0, 8, 3, 100_000, 1000, 1000)) and d / "x-images-idx3-ubyte", "GiB, over the 16 GiB"),
+    "idx short": (lambda d: (d / "x-images-idx3-ubyte").write_bytes(struct.pack(">HBB3I", 0, 8, 3, 2, 2, 2) + b"ab")
+                  and d / "x-images-idx3-ubyte", "ends early"),
+    "loose images beside classes": (lambda d: _classes_and_loose(d), "beside class sub-folders"),
 }
+
+
+def _cut_gz(path):
+    _write_idx(path, np.zeros((20, 4, 4)), gz=True)
+    path.write_bytes(path.read_bytes()[:30])
+    return path
+
+
+def _idx_bomb(path):
+    """A gzip whose header says 8 values but that expands to 50 MB: refused without expanding it all."""
+    header = struct.pack(">HBB3I", 0, 8, 3, 2, 2, 2)
+    with gzip.open(path, "wb") as f:
+        f.write(header + b"\0" * 50_000_000)
+    return path
+
+
+def _classes_and_loose(d):
+    (d / "set" / "a").mkdir(parents=True)
+    Image.fromarray(np.zeros((3, 3), np.uint8)).save(d / "set" / "a" / "0.png")
+    Image.fromarray(np.zeros((3, 3), np.uint8)).save(d / "set" / "loose.png")
+    return d / "set"
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CASES))

@@ -155,9 +155,15 @@ def test_divergence_names_the_step_and_keeps_good_checkpoints(digits, tiny_confi
     with pytest.raises(TrainingDiverged) as info:
         genjax.fit(exploding_family(250), tiny_config, digits, steps=500, workdir=tmp_path, **FAST)
     assert info.value.step == 250 and np.isnan(info.value.loss)
-    assert "step 250" in str(info.value)
+    assert str(info.value).endswith("loss is nan at step 250; the newest good checkpoint (step 200) is kept")
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [100, 200]
     assert [r["step"] for r in rundir.read_metrics(tmp_path)] == [100, 200]
+    with pytest.raises(TrainingDiverged) as info:  # before the first checkpoint
+        genjax.fit(exploding_family(50), tiny_config, digits, steps=500, workdir=tmp_path / "early", **FAST)
+    assert str(info.value).endswith("step 50; no checkpoint was saved before it")
+    with pytest.raises(TrainingDiverged) as info:  # no workdir: nothing to say about files
+        genjax.fit(exploding_family(50), tiny_config, digits, steps=500, **FAST)
+    assert str(info.value) == "training diverged: loss is nan at step 50"
 
 
 def test_existing_run_is_never_overwritten_silently(digits, tiny_config, tmp_path):

@@ -1,14 +1,18 @@
 """What every script shares: one-line errors and exit codes, and choosing a model's config from the
 command line (``--model``, ``--preset``, ``--set``, ``--fields``, ``--print-config``).
 
-Exit codes: 0 done; 2 bad usage, config or data (one line on stderr); 3 training diverged (the last
-good checkpoint is kept); 128 + the signal number (130, 143) when SIGINT or SIGTERM stopped training
-after a checkpoint.
+Exit codes: 0 done; 1 a failure from outside genjax (out of memory, a full disk: one line, the checkpoints
+already saved are kept; ``--debug`` or ``GENJAX_DEBUG=1`` shows the traceback); 2 bad usage, config or data
+(one line on stderr); 3 training diverged (the line says which checkpoint is kept); 128 + the signal number
+(130, 143) when SIGINT or SIGTERM stopped the script (inside the loop after a checkpoint).
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -17,37 +21,72 @@ from genjax.core import config as cfg_lib
 from genjax.core.errors import GenjaxError, Interrupted, TrainingDiverged
 from genjax.models import presets, registry
 from genjax.models.family import Family
+from genjax.train.signals import stop_on_signals
 
-EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
+DEBUG_VARIABLE = "GENJAX_DEBUG"  # set (not to 0) for tracebacks instead of one-line errors
 
 
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (no usage dump) and exit code 2."""
+    """An ArgumentParser whose errors are one line on stderr (no usage dump) and exit code 2, with ``--debug``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--debug", action="store_true",
+                          help=f"show the traceback of an error instead of one line (or set {DEBUG_VARIABLE}=1)")
 
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def run_main(main: Callable[[], None], prog: str) -> int:
-    """Run ``main``; map genjax errors to one stderr line and exit 2, divergence to exit 3, and a
-    SIGINT/SIGTERM stop (after a checkpoint) to 128 + the signal number."""
+def outside_error(exc: BaseException) -> str:
+    """An error raised outside genjax (memory, disk, XLA), in one line."""
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"no space left on the device of {exc.filename or 'a file being written'}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    if "RESOURCE_EXHAUSTED" in first:
+        return f"out of device memory ({first})"
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def run_main(main: Callable[[], None], prog: str, debug: bool = False) -> int:
+    """Run ``main``; map genjax errors to one stderr line and exit 2, divergence to exit 3, a SIGINT/SIGTERM
+    stop to 128 + the signal number, and any other error to one line and exit 1 (re-raised when ``debug``
+    or ``$GENJAX_DEBUG`` is set)."""
+    debug = debug or os.environ.get(DEBUG_VARIABLE, "0") not in ("", "0")
     try:
-        main()
+        with stop_on_signals():
+            main()
     except GenjaxError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except TrainingDiverged as exc:
-        print(f"{prog}: {exc}; the last good checkpoint is kept", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_DIVERGED
     except Interrupted as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 128 + exc.signum
+    except KeyboardInterrupt as exc:  # Stopped, or a SIGINT before the handlers were installed
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"{prog}: stopped by {signal.Signals(signum).name}; checkpoints already saved are kept",
+              file=sys.stderr)
+        return 128 + signum
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"{prog}: error: {outside_error(exc)}; checkpoints already saved are kept (--debug or "
+              f"{DEBUG_VARIABLE}=1 shows the traceback)", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
 def entry_point(main: Callable[[list[str] | None], None], prog: str) -> Callable[[], None]:
     """A console script: ``main`` on the command line's arguments, exiting with :func:`run_main`'s code."""
-    return lambda: sys.exit(run_main(lambda: main(None), prog))
+    return lambda: sys.exit(run_main(lambda: main(None), prog, debug="--debug" in sys.argv[1:]))
 
 
 def add_config_arguments(parser: Parser, models: tuple[str, ...], default: str) -> None:

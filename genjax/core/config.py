@@ -10,6 +10,7 @@ place where placeholders are filled in, against a :class:`Context` (the data and
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -184,7 +185,8 @@ def _convert(name: str, text: str, kind: Any) -> Any:
 
 
 def coerce(cls: type, values: dict[str, Any]) -> dict[str, Any]:
-    """Check JSON-like ``values`` against the fields of ``cls``: lists become tuples, ints floats."""
+    """Check JSON-like ``values`` against the fields of ``cls``: lists become tuples, ints floats; NaN and Inf are
+    refused in every float field."""
     types = field_types(cls)
     out = {}
     for name, value in values.items():
@@ -198,6 +200,9 @@ def coerce(cls: type, values: dict[str, Any]) -> dict[str, Any]:
         origin = typing.get_origin(kind) or kind
         if not isinstance(value, origin) or (origin is int and isinstance(value, bool)):
             raise ConfigError(f"config field {name} expects {getattr(kind, '__name__', kind)}, got {value!r}")
+        numbers = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+            raise ConfigError(f"config field {name} must be a finite number, got {value!r}")
         out[name] = value
     return out
 

@@ -17,7 +17,9 @@ import dataclasses
 import gzip
 import os
 import struct as _struct
+import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +31,8 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dat
 FILE_KINDS = (".npz", ".npy", "a folder of images", "MNIST-style IDX files")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 TEST_FRACTION = 0.2
+MAX_IDX_BYTES = 16 * 2**30  # an IDX header announcing more is refused before anything is read
+MAX_CLASSES = 10_000  # labels index the classifier's outputs and the DGN's heads: one per class
 SPLIT_SEED = 0
 
 
@@ -44,6 +48,14 @@ class Dataset:
     y_test: np.ndarray | None
     modes: np.ndarray | None = None
     mode_std: float | None = None
+
+    def __post_init__(self) -> None:
+        """Labels, however the split was built: int32 in ``0..MAX_CLASSES-1``, one per example, both or neither."""
+        if (self.y_train is None) != (self.y_test is None):
+            raise DataError(f"{self.name}: labels exist for only one of train and test")
+        for split, x, y in (("train", self.x_train, self.y_train), ("test", self.x_test, self.y_test)):
+            if y is not None:
+                object.__setattr__(self, f"y_{split}", checked_labels(f"{self.name} ({split})", y, len(x)))
 
     @property
     def data_shape(self) -> tuple[int, ...]:
@@ -193,19 +205,24 @@ def _image_folder(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Images directly in ``path`` (no labels) or in one sub-folder per class (labels by sorted name)."""
     from PIL import Image
 
-    classes = sorted(p.name for p in path.iterdir() if p.is_dir())
+    visible = sorted(p for p in path.iterdir() if not p.name.startswith("."))  # .ipynb_checkpoints is no class
+    classes = [p.name for p in visible if p.is_dir()]
+    loose = [p.name for p in visible if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if classes and loose:
+        raise DataError(f"{path} holds images ({loose[0]}, ...) beside class sub-folders ({classes[0]}, ...); put "
+                        "every image in its class's folder, or remove the sub-folders for unlabelled data")
     if classes:
         files = [(f, i) for i, c in enumerate(classes) for f in sorted((path / c).iterdir())]
     else:
-        files = [(f, None) for f in sorted(path.iterdir())]
-    files = [(f, label) for f, label in files if f.suffix.lower() in IMAGE_SUFFIXES]
+        files = [(f, None) for f in visible]
+    files = [(f, label) for f, label in files if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")]
     if not files:
         raise DataError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}) nor IDX files")
     images = []
     for f, _ in files:
         try:
             with Image.open(f) as im:
-                images.append(np.asarray(im.convert("L") if im.mode in ("1", "L", "P", "I;16") else im.convert("RGB")))
+                images.append(_pixels(im))
         except Exception as exc:
             raise DataError(f"cannot read image {f}: {exc}".splitlines()[0]) from None
     shapes = {im.shape for im in images}
@@ -215,26 +232,45 @@ def _image_folder(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return np.stack(images), labels
 
 
+def _pixels(im) -> np.ndarray:
+    """A PIL image as ``[H, W]`` (grey) or ``[H, W, 3]`` pixels: uint8, or float32 in [0, 1] for 16-bit grey."""
+    if im.mode.startswith("I;16"):  # a 16-bit PNG or TIFF: scaled, not clipped to 255
+        return np.asarray(im).astype(np.float32) / (2.0**16 - 1)
+    return np.asarray(im.convert("L") if im.mode in ("1", "L", "P") else im.convert("RGB"))
+
+
 def _idx_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if "idx3-ubyte" in p.name)
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (optionally gzipped) as uint8 array."""
+    """Read one IDX file (optionally gzipped) as a uint8 array: the header first, then exactly the values it
+    announces (so a file that decompresses to more than its header says is refused without expanding it)."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-        zero, dtype_code, ndim = _struct.unpack(">HBB", raw[:4])
-        if zero != 0 or dtype_code != 0x08:
-            raise ValueError("not an unsigned-byte IDX file (bad magic number)")
-        dims = _struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-        data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
-        if data.size != int(np.prod(dims)):
-            raise ValueError(f"header says {dims} but the file holds {data.size} values")
+            zero, dtype_code, ndim = _struct.unpack(">HBB", _read_exactly(f, 4))
+            if zero != 0 or dtype_code != 0x08 or not 1 <= ndim <= 4:
+                raise ValueError("not an unsigned-byte IDX file (bad magic number)")
+            dims = _struct.unpack(f">{ndim}I", _read_exactly(f, 4 * ndim))
+            size = int(np.prod(dims, dtype=np.int64))
+            if size > MAX_IDX_BYTES:
+                raise ValueError(f"its header announces {dims}, {size / 2**30:.1f} GiB, over the "
+                                 f"{MAX_IDX_BYTES / 2**30:.0f} GiB genjax reads")
+            data = np.frombuffer(_read_exactly(f, size, dims), np.uint8)
+            if f.read(1):
+                raise ValueError(f"it holds more values than its header's {dims}")
         return data.reshape(dims)
-    except (OSError, ValueError, _struct.error) as exc:
+    except (OSError, EOFError, ValueError, zlib.error, _struct.error) as exc:
         raise DataError(f"cannot read IDX file {path}: {exc}".splitlines()[0]) from None
+
+
+def _read_exactly(f, size: int, dims: tuple[int, ...] | None = None) -> bytes:
+    raw = f.read(size)
+    if len(raw) < size:
+        raise ValueError(f"it ends early: its header says {dims} but it holds {len(raw)} values" if dims else
+                         "it ends inside its header")
+    return raw
 
 
 def _idx_pair(images: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -252,8 +288,6 @@ def _idx_folder(folder: Path) -> Dataset:
         x_test, y_test = _validated(str(test[0]), *_idx_pair(test[0]))
         if x_train.shape[1:] != x_test.shape[1:]:
             raise DataError(f"train and test images in {folder} differ in shape")
-        if (y_train is None) != (y_test is None):
-            raise DataError(f"{folder}: labels exist for only one of train and test")
         return Dataset(folder.name, x_train, y_train, x_test, y_test)
     if len(files) != 1:
         raise DataError(f"{folder} holds {len(files)} IDX image files; expected one, or one train-* and one t10k-*")
@@ -267,8 +301,9 @@ def _idx_folder(folder: Path) -> Dataset:
 def _validated(source: str, x: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Check and convert to float32 ``[N, H, W, C]`` in [0, 1] or ``[N, D]``, and int32 labels."""
     x = np.asarray(x)
-    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise DataError(f"{source}: x must be numeric, got dtype {x.dtype}")
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) \
+            or np.issubdtype(x.dtype, np.complexfloating):
+        raise DataError(f"{source}: x must be real numbers (integers or floats), got dtype {x.dtype}")
     if x.ndim < 2 or x.ndim > 4:
         raise DataError(
             f"{source}: x has rank {x.ndim} (shape {x.shape}); valid: [N, D] vectors, [N, H, W] or [N, H, W, C] images"
@@ -282,20 +317,26 @@ def _validated(source: str, x: np.ndarray, y: np.ndarray | None) -> tuple[np.nda
             raise DataError(f"{source}: integer pixels must lie in 0..255, got {x.min()}..{x.max()}")
         x = x.astype(np.float32) / 255.0
     with np.errstate(over="ignore"):  # values beyond float32 become Inf and are refused just below
-        x = x.astype(np.float32)
+        x = x.astype(np.float32, copy=False)  # float32 input is used as it is, not copied
     if not np.isfinite(x).all():
         bad = int((~np.isfinite(x)).any(axis=tuple(range(1, x.ndim))).sum())
         raise DataError(f"{source}: {bad} examples hold NaN or Inf values")
     if x.ndim == 4 and (x.min() < 0.0 or x.max() > 1.0):
         raise DataError(f"{source}: image values must lie in [0, 1] (or be uint8), got {x.min():.3g}..{x.max():.3g}")
-    if y is not None:
-        y = np.asarray(y)
-        if y.ndim != 1 or y.shape[0] != x.shape[0]:
-            raise DataError(f"{source}: labels y have shape {y.shape}; expected [{x.shape[0]}], one per example")
-        if not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
-            raise DataError(f"{source}: labels y must be non-negative integers, got dtype {y.dtype}")
-        y = y.astype(np.int32)
-    return x, y
+    return x, (None if y is None else checked_labels(source, y, len(x)))
+
+
+def checked_labels(source: str, y: Any, rows: int) -> np.ndarray:
+    """``y`` as int32 class indices ``[rows]`` in ``0..MAX_CLASSES-1``, checked before any cast."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != rows:
+        raise DataError(f"{source}: labels y have shape {y.shape}; expected [{rows}], one per example")
+    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
+        raise DataError(f"{source}: labels y must be integer class indices 0..K-1, got dtype {y.dtype}")
+    if y.size and (int(y.min()) < 0 or int(y.max()) >= MAX_CLASSES):
+        raise DataError(f"{source}: labels y must be class indices in 0..{MAX_CLASSES - 1}, got {int(y.min())}.."
+                        f"{int(y.max())}; number the classes 0..K-1")
+    return y.astype(np.int32, copy=False)
 
 
 def _split(name: str, x: np.ndarray, y: np.ndarray | None, test_fraction: float) -> Dataset:

@@ -27,11 +27,31 @@ class RunError(GenjaxError):
 
 
 class TrainingDiverged(Exception):
-    """The training loss became non-finite (scripts exit with code 3)."""
+    """The training loss became non-finite (scripts exit with code 3). Its message also says which
+    checkpoint is kept, once the loop has set ``saved`` and ``checkpoint``."""
 
     def __init__(self, step: int, loss: float):
         self.step, self.loss = step, loss
-        super().__init__(f"training diverged: loss is {loss} at step {step}")
+        self.saved: bool | None = None  # set by the loop: None without a workdir
+        self.checkpoint: int | None = None  # set by the loop: the newest checkpoint kept, if any
+        super().__init__(step, loss)
+
+    def __str__(self) -> str:
+        what = f"training diverged: loss is {self.loss} at step {self.step}"
+        if self.saved is None:
+            return what
+        if self.checkpoint is None:
+            return f"{what}; no checkpoint was saved before it"
+        return f"{what}; the newest good checkpoint (step {self.checkpoint}) is kept"
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM outside the loop's clean-stop window (before training, during the final evaluation, or
+    a second signal): scripts print one line and exit with 128 + the signal number."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        self.signum = signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
 
 
 class Interrupted(Exception):

@@ -44,6 +44,7 @@ from genjax.train.loop import fit
 
 NAME = "feature_classifier"
 DEFAULT_STEPS = 3000
+MIN_ROWS = 20  # examples per split below which no classifier (nor its k-NN measures) is made
 CAPABILITIES = Capabilities()
 
 
@@ -191,11 +192,20 @@ def _fingerprint(dataset: Dataset, cfg: Config, steps: int) -> str:
 _LOADED: dict[str, FeatureNet] = {}
 
 
+def usable(dataset: Dataset) -> bool:
+    """Whether ``dataset`` can have a feature classifier: labelled, two classes or more, with at least ``MIN_ROWS``
+    examples in each split (the nearest-neighbour measures need that many)."""
+    return (dataset.y_train is not None and dataset.num_classes >= 2
+            and min(len(dataset.x_train), len(dataset.x_test)) >= MIN_ROWS)
+
+
 def feature_net(dataset: Dataset, steps: int = DEFAULT_STEPS) -> FeatureNet:
-    """The data set's feature classifier: from memory, from the disk cache, or trained now (seed 0) and cached."""
-    if dataset.y_train is None:
-        raise ConfigError(f"{dataset.name} has no labels, so genjax cannot train a feature classifier for it")
-    cfg = Config(num_classes=dataset.num_classes)
+    """The data set's feature classifier: from memory, from the disk cache, or trained now (seed 0) and cached.
+    Its batch is 128 examples or the whole training split when smaller."""
+    if not usable(dataset):
+        raise ConfigError(f"genjax cannot train a feature classifier for {dataset.name}: it needs labels of "
+                          f"two classes or more and at least {MIN_ROWS} examples in each split")
+    cfg = Config(num_classes=dataset.num_classes, batch_size=min(Config().batch_size, len(dataset.x_train)))
     key = _fingerprint(dataset, cfg, steps)
     if key in _LOADED:
         return _LOADED[key]

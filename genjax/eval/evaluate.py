@@ -8,6 +8,7 @@ family by its cheapest primary measure: reconstructions for an encoder, samples 
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import jax
@@ -41,7 +42,7 @@ def evaluate(family: Family, state: State, dataset: Dataset, full: bool = True) 
     if caps.samples and (full or not caps.encodes):
         samples = np.asarray(family.sample(state, jax.random.key(0), sample_count(dataset) if full else EVAL_SAMPLES))
         report.update(sample_report(samples, dataset, full))
-    if full and caps.heads and family.num_heads(state.config) > 1 and dataset.y_train is not None:
+    if full and caps.heads and family.num_heads(state.config) > 1 and classifier.usable(dataset):
         report.update(head_report(family, state, dataset))
     return report
 
@@ -53,8 +54,11 @@ def sample_count(dataset: Dataset) -> int:
 
 
 def light(family: Family, dataset: Dataset) -> Callable[[State], dict]:
-    """The loop's periodic evaluation: ``evaluate(..., full=False)`` of each state it is given."""
-    return lambda state: evaluate(family, state, dataset, full=False)
+    """The loop's periodic evaluation: ``evaluate(..., full=False)`` of each state it is given, on the first
+    :data:`EVAL_SAMPLES` test examples (a fixed, small split, so its cost does not grow with the data set)."""
+    held_out = dataclasses.replace(dataset, x_test=dataset.x_test[:EVAL_SAMPLES],
+                                   y_test=None if dataset.y_test is None else dataset.y_test[:EVAL_SAMPLES])
+    return lambda state: evaluate(family, state, held_out, full=False)
 
 
 def notes(family: Family) -> tuple[str, ...]:
@@ -114,7 +118,8 @@ def sample_report(samples: np.ndarray, dataset: Dataset, full: bool = True) -> d
     Mixtures with known modes: :func:`genjax.eval.measures.mode_coverage` (``modes``, ``high_quality``,
     ``reverse_kl``). Labelled images, with ``full``: on the features of the data set's classifier
     (:func:`genjax.eval.classifier.feature_net`), the first ``min(len(x_train), FEATURE_ROWS)`` samples
-    against the test split: :data:`genjax.eval.measures.FEATURE_MEASURES`, each beside its ``_floor`` (as
+    against the test split (when :func:`genjax.eval.classifier.usable`: two classes or more, enough rows):
+    :data:`genjax.eval.measures.FEATURE_MEASURES`, each beside its ``_floor`` (as
     many training rows against the test split: what real data score), and the samples' class histogram by
     that classifier (``classifier_accuracy`` is its test accuracy).
     """
@@ -127,7 +132,7 @@ def sample_report(samples: np.ndarray, dataset: Dataset, full: bool = True) -> d
     }
     if dataset.modes is not None:
         report.update(measures.mode_coverage(flat, dataset.modes, dataset.mode_std))
-    elif full and dataset.y_train is not None and dataset.is_image:
+    elif full and dataset.is_image and classifier.usable(dataset):
         net = classifier.feature_net(dataset)
         candidates = samples[: min(len(dataset.x_train), FEATURE_ROWS)]
         report.update(measures.feature_measures(net.reference, net.features(candidates)))

@@ -14,7 +14,7 @@ from genjax.core import config as cfg_lib
 from genjax.core.errors import ConfigError
 from genjax.core.state import State
 from genjax.models import coder
-from genjax.models.family import Batch, Capabilities, Metrics
+from genjax.models.family import Batch, Capabilities, Metrics, expect_config
 from genjax.nn import losses, nets
 
 NAME = "autoencoder"
@@ -53,6 +53,7 @@ def batch_rows(cfg: Config) -> int:
 
 def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
     """A fresh state; parameter shapes come from the example ``batch['x']`` ``[N, *data_shape]``."""
+    expect_config(cfg, Config, NAME)
     return coder.init(key, cfg, batch, _networks, DEFAULT_STEPS)
 
 
@@ -73,6 +74,7 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
     Pure; compiles once per batch shape. Does not donate ``state``: ``genjax.fit`` does.
     """
     cfg = state.config
+    expect_config(cfg, Config, NAME)
     nets.check_batch(cfg.architecture, batch, state.data_shape)
     encoder, decoder = _networks(cfg, state.data_shape)
     x = batch["x"]

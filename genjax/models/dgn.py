@@ -27,7 +27,7 @@ from genjax.core import optim
 from genjax.core.errors import ConfigError
 from genjax.core.state import State
 from genjax.models import fields
-from genjax.models.family import Batch, Capabilities, Metrics, batch_context
+from genjax.models.family import Batch, Capabilities, Metrics, batch_context, expect_config, expect_count
 from genjax.nn import losses, nets
 
 NAME = "dgn"
@@ -124,6 +124,7 @@ def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
     ``num_heads`` 0 means one head without labels in ``batch``; with labels, pass it explicitly
     (``genjax.fit`` sets it to the data set's class count).
     """
+    expect_config(cfg, Config, NAME)
     data_shape = nets.check_batch(cfg.architecture, batch)
     _check_labels(cfg, batch)
     cfg = cfg.resolved(batch_context(batch, data_shape, DEFAULT_STEPS))
@@ -179,6 +180,7 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
     (the worst head), ``bandwidth`` (the unit in data units). Pure; compiles once per batch shape.
     """
     cfg = state.config
+    expect_config(cfg, Config, NAME)
     nets.check_batch(cfg.architecture, batch, state.data_shape)
     _check_labels(cfg, batch)
     real = batch["x"].reshape(batch["x"].shape[0], -1)
@@ -201,6 +203,8 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
 def sample(state: State, key: jax.Array, n: int, head: int | None = None) -> jax.Array:
     """``n`` samples ``[n, *data_shape]`` in data space from head ``head``, or with ``head=None``
     from every head in turn (sample ``i`` from head ``i % num_heads``). One compile serves every head."""
+    expect_config(state.config, Config, NAME)
+    expect_count(n)
     if head is None:
         return _sample_heads(state, key, n)
     if not 0 <= head < state.config.num_heads:

@@ -14,10 +14,25 @@ from typing import Any, Protocol
 import jax
 
 from genjax.core.config import Context
+from genjax.core.errors import ConfigError
 from genjax.core.state import State
 
 Batch = dict[str, Any]  # {"x": [N, *data_shape]} or {"x": ..., "y": [N] int labels}
 Metrics = dict[str, jax.Array]  # scalars
+
+
+def expect_config(config: Any, cls: type, name: str) -> None:
+    """ConfigError unless ``config`` is a ``cls``: a state or Config of another family passed by mistake."""
+    if not isinstance(config, cls):
+        kind = f"{type(config).__module__}.{type(config).__qualname__}"
+        raise ConfigError(f"genjax.{name} got a {kind}; pass a genjax.{name}.Config or a state that "
+                          f"genjax.{name}.init built")
+
+
+def expect_count(n: Any) -> None:
+    """ConfigError unless ``n`` (samples to draw) is a positive int."""
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        raise ConfigError(f"the number of samples n must be a positive integer, got {n!r}")
 
 
 @dataclasses.dataclass(frozen=True)

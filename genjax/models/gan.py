@@ -24,7 +24,7 @@ from genjax.core import optim
 from genjax.core.errors import ConfigError
 from genjax.core.state import State
 from genjax.models import fields
-from genjax.models.family import Batch, Capabilities, Metrics, batch_context
+from genjax.models.family import Batch, Capabilities, Metrics, batch_context, expect_config, expect_count
 from genjax.nn import losses, nets
 
 NAME = "gan"
@@ -142,6 +142,7 @@ def _check_labels(cfg: Config, batch: Batch) -> None:
 
 def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
     """A fresh state; shapes come from the example ``batch['x']`` ``[N, *data_shape]``."""
+    expect_config(cfg, Config, NAME)
     data_shape = nets.check_batch(cfg.architecture, batch)
     _check_labels(cfg, batch)
     cfg = cfg.resolved(batch_context(batch, data_shape, DEFAULT_STEPS))
@@ -236,6 +237,7 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
     ``d_real`` and ``d_fake`` (mean discriminator outputs). Pure; compiles once per batch shape.
     """
     cfg = state.config
+    expect_config(cfg, Config, NAME)
     nets.check_batch(cfg.architecture, batch, state.data_shape)
     _check_labels(cfg, batch)
     if batch["x"].shape[0] != batch_rows(cfg):
@@ -257,6 +259,8 @@ def sample(state: State, key: jax.Array, n: int, y: jax.Array | None = None, use
     Class-conditional models take labels ``y`` ``[n]``, or ``head=k`` for ``n`` samples of class ``k``
     (default: classes in turn, ``i % num_classes``). One compile serves every class.
     """
+    expect_config(state.config, Config, NAME)
+    expect_count(n)
     if head is not None:
         if not 0 <= head < state.config.num_classes:
             raise ConfigError(f"class {head} does not exist; valid classes: 0..{state.config.num_classes - 1}")

@@ -25,7 +25,7 @@ from genjax.core import config as cfg_lib
 from genjax.core.errors import ConfigError
 from genjax.core.state import State
 from genjax.models import coder
-from genjax.models.family import Batch, Capabilities, Metrics
+from genjax.models.family import Batch, Capabilities, Metrics, expect_config, expect_count
 from genjax.nn import losses, nets
 
 NAME = "vae"
@@ -78,6 +78,7 @@ def batch_rows(cfg: Config) -> int:
 
 def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
     """A fresh state; parameter shapes come from the example ``batch['x']`` ``[N, *data_shape]``."""
+    expect_config(cfg, Config, NAME)
     return coder.init(key, cfg, batch, _networks, DEFAULT_STEPS)
 
 
@@ -123,6 +124,7 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
     KL weight). Pure; compiles once per batch shape.
     """
     cfg = state.config
+    expect_config(cfg, Config, NAME)
     nets.check_batch(cfg.architecture, batch, state.data_shape)
     beta = beta_at(cfg, state.step)
 
@@ -163,6 +165,8 @@ def reconstruct(state: State, x: jax.Array) -> jax.Array:
 @functools.partial(jax.jit, static_argnames="n")
 def sample(state: State, key: jax.Array, n: int) -> jax.Array:
     """``n`` samples ``[n, *data_shape]``: the likelihood's mean at ``z ~ N(0, I)``."""
+    expect_config(state.config, Config, NAME)
+    expect_count(n)
     return nets.in_chunks(lambda z: decode(state, z), jax.random.normal(key, (n, state.config.latent_dim)))
 
 

@@ -168,6 +168,11 @@ def check_batch(architecture: str, batch: dict, data_shape: tuple[int, ...] | No
     if not isinstance(batch, dict) or "x" not in batch:
         raise ConfigError("a batch is a dict with key 'x' (and optionally 'y')")
     x = batch["x"]
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise ConfigError(f"batch['x'] must hold floats (pixels in [0, 1]), got dtype {x.dtype}; genjax.data.load "
+                          "converts uint8 images")
+    if "y" in batch and not jnp.issubdtype(jnp.asarray(batch["y"]).dtype, jnp.integer):
+        raise ConfigError(f"batch['y'] must hold integer class indices, got dtype {jnp.asarray(batch['y']).dtype}")
     shape = tuple(x.shape[1:])
     if x.ndim not in (2, 4):
         raise ConfigError(f"batch['x'] has shape {x.shape}; expected [N, D] vectors or [N, H, W, C] images")

@@ -8,7 +8,9 @@ seed and the step alone, a resumed run equals an uninterrupted one.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,7 +83,7 @@ def fit(
     family = registry.lookup(family)
     config = run_config(family, config, dataset, steps)
     rows = family.batch_rows(config)
-    validate_arguments(rows, dataset, steps, steps_per_call, eval_every, checkpoint_every)
+    validate_arguments(rows, dataset, steps, steps_per_call, eval_every, checkpoint_every, seeds=(seed,))
     mesh = mesh_lib.data_mesh(devices, rows) if devices else None
     data = mesh_lib.replicate(dataset.train_arrays(), mesh)
     init_key, train_key = jax.random.split(jax.random.key(seed))
@@ -89,27 +91,33 @@ def fit(
 
     history: list[dict] = []
     checkpointer = writer = None
-    if workdir is not None:
-        workdir = Path(workdir)
-        description = rundir.describe(family, config, dataset.name, dataset.data_shape, seed)
-        rundir.prepare(workdir, description, resume, overwrite)
-        checkpointer = Checkpointer(workdir / rundir.CHECKPOINTS, keep)
-        if resume:  # records past the restored step (or all, if nothing was saved yet) are dropped
-            restored = checkpointer.restore_newest(state, set_aside=workdir / rundir.DAMAGED_CHECKPOINTS)
-            if restored is not None:
-                state = mesh_lib.replicate(restored, mesh)
-            history = rundir.restart_metrics(workdir, int(state.step))
-        writer = run_writers(workdir)
-    calls = CompiledCalls(lambda length: fused_steps(family.train_step, rows, length, mesh))
-    try:
-        with StopRequests() as stop:
-            return _loop(family, state, data, train_key, calls, history, checkpointer, writer, steps, steps_per_call,
-                         evaluate if eval_every else None, eval_every, checkpoint_every, progress, stop)
-    finally:
-        if checkpointer is not None:
-            checkpointer.close()
-        if writer is not None:
-            writer.close()
+    with contextlib.ExitStack() as cleanup:
+        if workdir is not None:
+            workdir = Path(workdir)
+            cleanup.enter_context(rundir.claimed(workdir, resume))
+            description = rundir.describe(family, config, dataset.name, dataset.data_shape, seed)
+            rundir.prepare(workdir, description, resume, overwrite)
+            checkpointer = Checkpointer(workdir / rundir.CHECKPOINTS, keep)
+            checkpointer.after_save = functools.partial(rundir.discard_previous, workdir)
+            cleanup.callback(checkpointer.close)
+            if resume:  # records past the restored step (or all, if nothing was saved yet) are dropped
+                restored = checkpointer.restore_newest(state, set_aside=workdir / rundir.DAMAGED_CHECKPOINTS)
+                if restored is not None:
+                    state = mesh_lib.replicate(restored, mesh)
+                history = rundir.restart_metrics(workdir, int(state.step))
+            writer = run_writers(workdir)
+            cleanup.callback(writer.close)
+        calls = CompiledCalls(lambda length: fused_steps(family.train_step, rows, length, mesh))
+        stop = cleanup.enter_context(StopRequests())
+        return _loop(family, state, data, train_key, calls, history, checkpointer, writer, steps, steps_per_call,
+                     evaluate if eval_every else None, eval_every, checkpoint_every, progress, stop)
+
+
+def _save(checkpointer: Checkpointer | None, state: State, stop: StopRequests) -> None:
+    """Checkpoint ``state`` (if the run has a directory); a second signal waits until the save is whole."""
+    if checkpointer is not None:
+        with stop.critical():
+            checkpointer.save(state)
 
 
 def _loop(family: Family, state: State, data: dict, train_key: jax.Array, calls: CompiledCalls, history: list[dict],
@@ -130,6 +138,8 @@ def _loop(family: Family, state: State, data: dict, train_key: jax.Array, calls:
         error = divergence(np.asarray(stacked["loss"]), step)
         if error is not None:
             bar.close()
+            if checkpointer is not None:
+                error.saved, error.checkpoint = True, checkpointer.latest_step()
             raise error
         step += length
         record = {"step": step, **{k: float(np.mean(v)) for k, v in stacked.items()},
@@ -139,18 +149,16 @@ def _loop(family: Family, state: State, data: dict, train_key: jax.Array, calls:
         history.append(record)
         if writer is not None:
             writer.write(record)
-        if checkpointer is not None and checkpoint_every and step % checkpoint_every == 0:
-            checkpointer.save(state)
+        if checkpoint_every and step % checkpoint_every == 0:
+            _save(checkpointer, state, stop)
         bar.set_postfix(loss=f"{record['loss']:.4g}", steps_s=f"{record['steps_per_sec']:.0f}", refresh=False)
         bar.update(length)  # refreshes, postfix included, when mininterval has passed
         if stop.signum is not None:
-            bar.close()
-            if checkpointer is not None:
-                checkpointer.save(state)
-            raise Interrupted(step, stop.signum, saved=checkpointer is not None)
+            break
     bar.close()
-    if checkpointer is not None:
-        checkpointer.save(state)
+    _save(checkpointer, state, stop)
+    if stop.signum is not None:  # also when it came during the last call or the final save: never swallowed
+        raise Interrupted(step, stop.signum, saved=checkpointer is not None)
     return FitResult(
         state=state,
         history=history,

@@ -5,10 +5,12 @@ everything :func:`load_run` needs to rebuild the state's structure before restor
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +22,15 @@ from genjax.core.errors import RunError
 from genjax.core.state import State
 from genjax.models import registry
 from genjax.models.family import Family
-from genjax.train.checkpoint import Checkpointer
+from genjax.train.checkpoint import Checkpointer, summary
+from genjax.train.lock import run_lock
 from genjax.train.writers import EVENTS, METRICS_FILE
 
 CONFIG_FILE = "config.json"
 EVAL_FILE = "eval.json"  # the final evaluation, written by genjax.experiment.train_and_evaluate
 CHECKPOINTS = "checkpoints"
 DAMAGED_CHECKPOINTS = "damaged-checkpoints"  # where a resume moves checkpoints it could not restore
+PREVIOUS_RUN = "previous-run"  # where --overwrite keeps the old run until the new one's first checkpoint
 OWN_FILES = (CONFIG_FILE, METRICS_FILE, EVAL_FILE, "samples.png", "reconstructions.png", "interpolations.png",
              "loss_curve.png")
 
@@ -45,11 +49,18 @@ def describe(family: Family, config: Any, dataset_name: str, data_shape: tuple[i
 def read_description(workdir: Path) -> dict:
     path = Path(workdir) / CONFIG_FILE
     try:
-        return json.loads(path.read_text())
+        description = json.loads(path.read_text())
     except FileNotFoundError:
         raise RunError(f"{workdir} holds no run ({CONFIG_FILE} is missing)") from None
     except (OSError, ValueError) as exc:
         raise RunError(f"cannot read {path}: {exc}") from None
+    shape = description.get("data_shape") if isinstance(description, dict) else None
+    if not (isinstance(description, dict) and isinstance(description.get("model"), str)
+            and isinstance(description.get("config"), dict) and isinstance(shape, list)
+            and all(isinstance(n, int) and n > 0 for n in shape)):
+        raise RunError(f"{path} is malformed: expected an object with model (a name), data_shape (positive ints) "
+                       "and config (an object), as genjax wrote it")
+    return description
 
 
 def differences(saved: dict, description: dict) -> list[str]:
@@ -67,8 +78,24 @@ def holds_run(workdir: Path) -> bool:
     return workdir.is_dir() and any((workdir / name).exists() for name in (*OWN_FILES, CHECKPOINTS))
 
 
+@contextlib.contextmanager
+def claimed(workdir: Path, resume: bool) -> Iterator[None]:
+    """Hold ``workdir``'s lock (:func:`genjax.train.lock.run_lock`) while the block runs, so one process at a time
+    writes the run; a fresh run creates the directory first, a resumed one must find it."""
+    workdir = Path(workdir)
+    if resume and not workdir.is_dir():
+        raise RunError(f"{workdir} holds no run to resume (no such directory)")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot write to {workdir}: {exc.strerror or exc}") from None
+    with run_lock(workdir):
+        yield
+
+
 def prepare(workdir: Path, description: dict, resume: bool, overwrite: bool) -> None:
-    """Make ``workdir`` ready: new (write config.json), resumed (must match), or overwritten (own files removed)."""
+    """Make ``workdir`` ready: new (write config.json), resumed (must match), or overwritten (the old run's files
+    set aside in ``previous-run/`` until the new run's first checkpoint is written)."""
     workdir = Path(workdir)
     if resume:
         differing = differences(read_description(workdir), description)
@@ -80,13 +107,32 @@ def prepare(workdir: Path, description: dict, resume: bool, overwrite: bool) -> 
     try:
         workdir.mkdir(parents=True, exist_ok=True)
         if overwrite:
-            for name in OWN_FILES:
-                (workdir / name).unlink(missing_ok=True)
-            for folder in (CHECKPOINTS, DAMAGED_CHECKPOINTS, EVENTS):
-                shutil.rmtree(workdir / folder, ignore_errors=True)
+            _set_aside(workdir)
         (workdir / CONFIG_FILE).write_text(json.dumps(description, indent=2) + "\n")
     except OSError as exc:
         raise RunError(f"cannot write to {workdir}: {exc.strerror or exc}") from None
+
+
+def _set_aside(workdir: Path) -> None:
+    """--overwrite: move the old run's files into ``PREVIOUS_RUN`` (removed by :func:`discard_previous` once the
+    new run's first checkpoint is written). If ``PREVIOUS_RUN`` exists, an earlier overwrite stopped before its
+    first checkpoint: that folder keeps the last complete run, and what is in ``workdir`` is deleted."""
+    previous = workdir / PREVIOUS_RUN
+    keep_older = previous.exists()
+    previous.mkdir(exist_ok=True)
+    for name in (*OWN_FILES, CHECKPOINTS, DAMAGED_CHECKPOINTS, EVENTS):
+        path = workdir / name
+        if keep_older and path.is_dir():
+            shutil.rmtree(path)
+        elif keep_older:
+            path.unlink(missing_ok=True)
+        elif path.exists():
+            os.replace(path, previous / name)
+
+
+def discard_previous(workdir: Path) -> None:
+    """Delete the run that --overwrite set aside (called once the new run has a checkpoint)."""
+    shutil.rmtree(Path(workdir) / PREVIOUS_RUN, ignore_errors=True)
 
 
 def _record(line: str) -> dict | None:
@@ -158,11 +204,11 @@ def load_run(workdir: str | Path, step: int | None = None) -> tuple[Family, Any,
             if step not in checkpointer.manager.all_steps():
                 raise RunError(f"{workdir} holds no checkpoint at step {step}; steps: "
                                f"{', '.join(map(str, checkpointer.manager.all_steps()))}")
+            checkpointer.check_structure(like, [step])
             try:
                 state = checkpointer.restore(like, step)
             except Exception as exc:  # orbax raises many types for missing or corrupt files
-                raise RunError(f"cannot restore the checkpoint of step {step} in {workdir}: {exc}".splitlines()[0]) \
-                    from None
+                raise RunError(f"cannot restore the checkpoint of step {step} in {workdir}: {summary(exc)}") from None
     finally:
         checkpointer.close()
     return family, config, state

@@ -57,7 +57,7 @@ def fit_seeds(family: Family | str, config: Any, dataset: Dataset, *, steps: int
         raise ConfigError(f"seeds must be a non-empty list of distinct integers, got {list(seeds)}")
     config = run_config(family, config, dataset, steps)
     rows = family.batch_rows(config)
-    validate_arguments(rows, dataset, steps, steps_per_call)
+    validate_arguments(rows, dataset, steps, steps_per_call, seeds=seeds)
     mesh = seed_mesh(devices, len(seeds)) if devices else None
     data = replicate(dataset.train_arrays(), mesh)
     keys = [jax.random.split(jax.random.key(s)) for s in seeds]  # init and train keys, as in genjax.fit

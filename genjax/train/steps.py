@@ -16,7 +16,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from genjax.core.data import Dataset
-from genjax.core.errors import ConfigError, TrainingDiverged
+from genjax.core.errors import ConfigError, DataError, TrainingDiverged
 from genjax.core.state import State
 from genjax.models.family import Family
 from genjax.train.mesh import DATA_AXIS
@@ -87,14 +87,23 @@ def run_config(family: Family, config: Any, dataset: Dataset, steps: int) -> Any
     """The config a run of ``steps`` steps on ``dataset`` trains with: every placeholder resolved (the
     value ``config.json`` records), after checking that the data carry the labels it needs."""
     config = config.resolved(dataset.context(steps))
-    if family.CAPABILITIES.labels and family.needs_labels(config) and dataset.y_train is None:
-        raise ConfigError(f"this {family.NAME} config trains on labels, and {dataset.name} has none")
+    if family.CAPABILITIES.labels and family.needs_labels(config):
+        if dataset.y_train is None:
+            raise ConfigError(f"this {family.NAME} config trains on labels, and {dataset.name} has none")
+        empty = np.flatnonzero(np.bincount(dataset.y_train, minlength=dataset.num_classes) == 0)
+        if len(empty):
+            raise DataError(f"this {family.NAME} config trains on labels, and classes {', '.join(map(str, empty[:5]))} "
+                            f"of 0..{dataset.num_classes - 1} have no training examples in {dataset.name}; number "
+                            "the classes 0..K-1 without gaps")
     return config
 
 
 def validate_arguments(rows: int, dataset: Dataset, steps: int, steps_per_call: int, eval_every: int = 0,
-                       checkpoint_every: int = 0) -> None:
+                       checkpoint_every: int = 0, seeds: tuple = (0,)) -> None:
     """ConfigError for loop arguments that cannot work."""
+    for seed in seeds:
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+            raise ConfigError(f"a seed must be an integer in 0..{2**32 - 1} (the PRNG's range), got {seed!r}")
     for name, value in (("steps", steps), ("steps_per_call", steps_per_call)):
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
