@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 LOWERINGS = ("auto", "patches", "xla")
 DIMENSIONS = ("NHWC", "HWIO", "NHWC")  # flax's layouts
@@ -63,17 +64,47 @@ def conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1), how: 
     return _patch_dot(padded, kernel, strides)
 
 
+def _phase_taps(kernel: int, stride: int, low: int) -> list[list[tuple[int, int]]]:
+    """For each output phase ``a`` in ``0..stride-1``: the ``(tap t, input offset d)`` pairs with which the
+    transposed convolution computes output ``stride * m + a`` as the sum of ``x[m + d] * kernel[t]``."""
+    return [[(t, (a + t - low) // stride) for t in range(kernel) if (a + t - low) % stride == 0]
+            for a in range(stride)]
+
+
+def _phase_selector(kernel: int, stride: int, low: int) -> tuple[np.ndarray, int]:
+    """A 0/1 array ``[window, stride, kernel]`` that places tap t at window row ``d - first`` of phase ``a``,
+    and ``first``, the smallest input offset."""
+    taps = _phase_taps(kernel, stride, low)
+    offsets = [d for phase in taps for _, d in phase]
+    first = min(offsets)
+    select = np.zeros((max(offsets) - first + 1, stride, kernel), np.float32)
+    for a, phase in enumerate(taps):
+        for t, d in phase:
+            select[d - first, a, t] = 1.0
+    return select, first
+
+
 def conv_transpose(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (2, 2), how: str = "auto") -> jax.Array:
     """``SAME`` transposed convolution (``flax.linen.ConvTranspose``'s, kernel not flipped) of ``x``
-    ``[N, H, W, C]`` with ``kernel`` ``[kh, kw, C, O]``: ``[N, H * sh, W * sw, O]``."""
+    ``[N, H, W, C]`` with ``kernel`` ``[kh, kw, C, O]``: ``[N, H * sh, W * sw, O]``.
+
+    The patches lowering is sub-pixel: output pixel ``(sh * m + a, sw * n + b)`` is a sum over a few input
+    pixels near ``(m, n)``, so one stride-1 convolution of ``x`` with a kernel ``[wh, ww, C, sh * sw * O]``
+    (each phase's taps of ``kernel`` in place, zeros elsewhere) followed by a depth-to-space reshape computes
+    every output without multiplying the zeros a spread-out input would hold."""
     strides = tuple(strides)
     if lowering(how) == "xla":
         return jax.lax.conv_transpose(x, kernel, strides, "SAME", dimension_numbers=DIMENSIONS)
-    kh, kw = kernel.shape[:2]
-    pads = (_transpose_padding(kh, strides[0]), _transpose_padding(kw, strides[1]))
+    kh, kw, c, o = kernel.shape
+    (sh, sw), n, h, w = strides, *x.shape[:3]
+    rows, first_row = _phase_selector(kh, sh, _transpose_padding(kh, sh)[0])
+    cols, first_col = _phase_selector(kw, sw, _transpose_padding(kw, sw)[0])
+    phases = jnp.einsum("pat,qbu,tuco->pqcabo", rows, cols, kernel).reshape(len(rows), len(cols), c, sh * sw * o)
     zero = jnp.zeros((), x.dtype)
-    spread = jax.lax.pad(x, zero, ((0, 0, 0), (*pads[0], strides[0] - 1), (*pads[1], strides[1] - 1), (0, 0, 0)))
-    return _patch_dot(spread, kernel, (1, 1))
+    padded = jax.lax.pad(x, zero, ((0, 0, 0), (-first_row, len(rows) - 1 + first_row, 0),
+                                   (-first_col, len(cols) - 1 + first_col, 0), (0, 0, 0)))
+    out = _patch_dot(padded, phases, (1, 1))  # [N, H, W, sh * sw * O]
+    return out.reshape(n, h, w, sh, sw, o).transpose(0, 1, 3, 2, 4, 5).reshape(n, h * sh, w * sw, o)
 
 
 def max_pool(x: jax.Array, size: int = 2) -> jax.Array:
