@@ -44,3 +44,16 @@ def test_torch_peers_run_where_genjax_runs(digits, tiny_config, tiny_gan_config)
         row = throughput.torch_peers(cfg, digits, steps=2, repeats=1, compile=False)
         assert row["torch_device"] == ("cuda" if jax.default_backend() == "gpu" else "cpu")
         assert row["torch_eager_steps_per_second"] > 0, row
+
+
+@pytest.mark.parametrize("layer", ["conv", "conv_transpose"])
+def test_every_conv_lowering_of_the_benchmark_computes_the_same_layer(layer):
+    """benchmarks/conv_lowering.py times the same layer each way (the former spread lowering included)."""
+    from benchmarks import conv_lowering
+
+    x = jax.random.normal(jax.random.key(0), (2, 7, 7, 3))
+    kernel = jax.random.normal(jax.random.key(1), (3, 3, 3, 4))
+    outputs = {name: op(x, kernel, (2, 2)) for name, op in conv_lowering.lowerings(layer).items()}
+    assert set(outputs) == ({"xla", "patches"} if layer == "conv" else {"xla", "spread", "sub-pixel"})
+    for out in outputs.values():
+        chex.assert_trees_all_close(out, outputs["xla"], atol=1e-5, rtol=1e-5)
