@@ -94,8 +94,8 @@ def claimed(workdir: Path, resume: bool) -> Iterator[None]:
 
 
 def prepare(workdir: Path, description: dict, resume: bool, overwrite: bool) -> None:
-    """Make ``workdir`` ready: new (write config.json), resumed (must match), or overwritten (the old run's files
-    set aside in ``previous-run/`` until the new run's first checkpoint is written)."""
+    """Make ``workdir`` (created by :func:`claimed`) ready: new (write config.json), resumed (must match), or
+    overwritten (the old run's files set aside in ``previous-run/`` until the new run's first checkpoint)."""
     workdir = Path(workdir)
     if resume:
         differing = differences(read_description(workdir), description)
@@ -105,7 +105,6 @@ def prepare(workdir: Path, description: dict, resume: bool, overwrite: bool) -> 
     if holds_run(workdir) and not overwrite:
         raise RunError(f"{workdir} already holds a run; pass --resume to continue it or --overwrite to replace it")
     try:
-        workdir.mkdir(parents=True, exist_ok=True)
         if overwrite:
             _set_aside(workdir)
         (workdir / CONFIG_FILE).write_text(json.dumps(description, indent=2) + "\n")
