@@ -1,13 +1,18 @@
 """Jit throughput of genjax's training steps, against PyTorch and the naive JAX pattern, in one run.
 
-    python -m benchmarks.throughput --json benchmarks/results-cpu.json          # about 3 minutes on 2 cores
+    python -m benchmarks.throughput --json benchmarks/results-cpu.json          # about 25 minutes on 2 cores
     python -m benchmarks.throughput --quick                                    # about 1 minute
 
 For each configuration: compile time, steps/s and examples/s of genjax's fused loop (the
 ``genjax.fit`` path: data on the device, ``steps_per_call`` steps under one ``lax.scan``, donated
-state), FLOP per step from XLA's cost analysis of one compiled ``train_step``, the achieved FLOP/s
-and its fraction of this machine's float32 matmul peak, measured in the same run. Peers in the same
-run: PyTorch eager and ``torch.compile`` (``benchmarks/torch_reference.py``, if torch is installed),
+state), FLOP per step from XLA's cost analysis of one compiled ``train_step`` (with XLA's own
+convolutions: the network's FLOPs, not the extra work of the CPU's patches lowering), the achieved FLOP/s
+and its fraction of this machine's float32 matmul peak, measured in the same run, and the call's
+memory by XLA's memory analysis. The MLP configurations train on the 8x8 digits, the conv ones
+(Fashion-MNIST's defaults: conv autoencoder and VAE, the DCGAN at batch 64 and 256 with and
+without R1, and a compute-bound autoencoder with widths x4) on random 28x28 images. Peers in the
+same run: the same step jitted alone and dispatched once per step (batches still drawn on the
+device), PyTorch eager and ``torch.compile`` (``benchmarks/torch_reference.py``, if torch is installed),
 the naive JAX GAN loop (two separately jitted updates per step, batches indexed on the host and
 sent every step, keys split on the host), and S seeds in one vmapped program (on one device, and
 split over every device) against S sequential runs. Every timing is the median over repeated
@@ -35,21 +40,43 @@ import numpy as np
 
 import genjax
 from genjax import autoencoder, data, dgn, gan, vae
+from genjax.experiment import parameter_count
 from genjax.models import presets
+from genjax.nn import conv
 from genjax.train.steps import compile_steps, fused_steps, run_config
 
 HOST_DEVICES = "--xla_force_host_platform_device_count"
 SMALL_GAN = presets.get("bench_gan_small").config
 LARGE_GAN = presets.get("bench_gan_large").config
 NAIVE_BLOCKS_PER_REPEAT = 3  # the naive loop is the noisiest figure: 3x the timed blocks of the others
-CONFIGS = {  # name -> (family, config, steps per timed call)
-    "autoencoder (default)": (autoencoder, autoencoder.Config(), 500),
-    "vae (default)": (vae, vae.Config(), 500),
-    "gan (default)": (gan, gan.Config(), 500),
-    "dgn (default, 10 heads)": (dgn, dgn.Config(), 50),
-    "gan small (64, batch 64)": (gan, SMALL_GAN, 500),
-    "gan large (1024, batch 512)": (gan, LARGE_GAN, 10),
+DCGAN = presets.get("dcgan").config
+CONV_VAE = presets.get("conv_vae").config
+IMAGES = (28, 28, 1)  # the conv configurations train on random images of Fashion-MNIST's shape
+CONFIGS = {  # name -> (family, config, steps per timed call, data: "digits" or "images")
+    "autoencoder (default)": (autoencoder, autoencoder.Config(), 500, "digits"),
+    "vae (default)": (vae, vae.Config(), 500, "digits"),
+    "gan (default)": (gan, gan.Config(), 500, "digits"),
+    "dgn (default, 10 heads)": (dgn, dgn.Config(), 50, "digits"),
+    "gan small (64, batch 64)": (gan, SMALL_GAN, 500, "digits"),
+    "gan large (1024, batch 512)": (gan, LARGE_GAN, 10, "digits"),
+    "conv autoencoder (28x28)": (autoencoder, autoencoder.Config(), 100, "images"),
+    "conv vae (28x28)": (vae, CONV_VAE, 100, "images"),
+    "dcgan (batch 64, R1)": (gan, DCGAN, 50, "images"),
+    "dcgan (batch 64, no R1)": (gan, dataclasses.replace(DCGAN, r1_weight=0.0), 50, "images"),
+    "dcgan (batch 256, R1)": (gan, dataclasses.replace(DCGAN, batch_size=256), 20, "images"),
+    "dcgan (batch 256, no R1)": (gan, dataclasses.replace(DCGAN, batch_size=256, r1_weight=0.0), 20, "images"),
+    "conv autoencoder x4 widths": (autoencoder, autoencoder.Config(conv_channels=(128, 256),
+                                                                   hidden_dims=(1024, 512)), 20, "images"),
 }
+
+
+def random_images(rows: int = 10_000, shape: tuple[int, ...] = IMAGES) -> data.Dataset:
+    """``rows`` random 8-bit images of ``shape`` with labels 0..9: the conv configurations' data (a step's cost
+    does not depend on the pixel values, and no download is needed)."""
+    rng = np.random.default_rng(0)
+    x = (rng.integers(0, 256, (rows, *shape)) / 255).astype(np.float32)
+    y = (np.arange(rows) % 10).astype(np.int32)
+    return data.Dataset("random images", x, y, x[:1000], y[:1000])
 
 
 def flops_of(compiled) -> float:
@@ -88,7 +115,7 @@ def matmul_peak(sizes: tuple[int, ...] = (1024, 2048, 4096), repeats: int = 10) 
 
 
 ARCHITECTURE_FIELDS = ("latent_dim", "hidden_dims", "d_hidden_dims", "head_dims", "num_heads", "batch_size", "n_critic",
-                       "pack", "loss", "architecture", "samples_per_head")
+                       "pack", "loss", "architecture", "conv_channels", "batch_norm", "r1_weight", "samples_per_head")
 
 
 def architecture(cfg) -> dict:
@@ -97,7 +124,16 @@ def architecture(cfg) -> dict:
     return {k: values[k] for k in ARCHITECTURE_FIELDS if k in values}
 
 
-def measure_genjax(family, cfg, ds: data.Dataset, length: int, repeats: int) -> dict:
+def memory_bytes(stats) -> int:
+    """Peak device memory of one compiled call by XLA's memory analysis: arguments (state, data), outputs and
+    temporaries, less the donated state that outputs reuse."""
+    return int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+               - stats.alias_size_in_bytes)
+
+
+def measure_genjax(family, cfg, ds: data.Dataset, length: int, repeats: int, per_step: bool = True) -> dict:
+    """genjax's fused loop on ``cfg``: rates, FLOPs, memory; with ``per_step``, also the same step dispatched
+    once per step."""
     cfg = run_config(family, cfg, ds, 10**6)
     rows = family.batch_rows(cfg)
     arrays = jax.device_put(ds.train_arrays())
@@ -106,8 +142,12 @@ def measure_genjax(family, cfg, ds: data.Dataset, length: int, repeats: int) -> 
     t0 = time.perf_counter()
     fused = compile_steps(fused_steps(family.train_step, rows, length), state, arrays, key)
     compile_seconds = time.perf_counter() - t0
+    memory = fused.memory_analysis()
     batch = {k: v[:rows] for k, v in arrays.items()}
-    flops = flops_of(jax.jit(family.train_step).lower(state, batch, key).compile())
+    step = jax.jit(family.train_step)
+    with conv.forced("xla"):  # the network's FLOPs: the CPU's patches lowering adds work (zero taps)
+        flops = flops_of(step.lower(state, batch, key).compile())
+    executed_flops = flops_of(step.lower(state, batch, key).compile())
     box = [fused(state, arrays, key)[0]]
 
     def call():
@@ -117,9 +157,25 @@ def measure_genjax(family, cfg, ds: data.Dataset, length: int, repeats: int) -> 
     call()
     blocks = block_rates(call, length, repeats)
     rate = float(np.median(blocks))
-    return {"architecture": architecture(cfg), "batch_rows": rows, "compile_seconds": compile_seconds,
+    peer = {}
+    if per_step:
+        single = compile_steps(fused_steps(family.train_step, rows, 1), box[0], arrays, key)
+
+        def one_call_per_step():  # the step jitted alone, its batch drawn on the device, one dispatch per step
+            metrics = []
+            for _ in range(length):
+                box[0], m = single(box[0], arrays, key)
+                metrics.append(m)
+            jax.block_until_ready(metrics)
+
+        one_call_per_step()
+        peer["per_step_jit_steps_per_second"] = median_rate(one_call_per_step, length, repeats)
+        peer["ratio_vs_per_step_jit"] = rate / peer["per_step_jit_steps_per_second"]
+    return {"memory_bytes": memory_bytes(memory) if memory else None, **peer,
+            "architecture": architecture(cfg), "parameters": parameter_count(state.params),
+            "batch_rows": rows, "compile_seconds": compile_seconds,
             "steps_per_second": rate, "steps_per_second_blocks": blocks, "examples_per_second": rate * rows,
-            "flops_per_step": flops, "flops_per_second": flops * rate}
+            "flops_per_step": flops, "flops_per_second": flops * rate, "executed_flops_per_step": executed_flops}
 
 
 def naive_gan_updates():
@@ -163,8 +219,26 @@ def naive_gan_blocks(cfg, ds: data.Dataset, steps: int, repeats: int) -> list[fl
     return block_rates(run, steps, repeats)
 
 
+def torch_twin(cfg, ds: data.Dataset, compile: bool = False, device: str = "cpu"):
+    """The PyTorch step of ``cfg`` (a GAN, autoencoder or VAE config resolved for ``ds``) on ``ds``'s training
+    split (:mod:`benchmarks.torch_reference`)."""
+    from benchmarks import torch_reference as ref
+
+    shared = dict(architecture=cfg.architecture, channels=cfg.conv_channels, compile=compile, device=device)
+    if isinstance(cfg, gan.Config):
+        return ref.gan_step(ds.x_train, cfg.latent_dim, cfg.hidden_dims, cfg.d_hidden_dims, cfg.batch_size, cfg.pack,
+                            cfg.r1_weight, cfg.g_learning_rate, (cfg.beta1, cfg.beta2), cfg.ema_decay,
+                            batch_norm=cfg.batch_norm, **shared)
+    if isinstance(cfg, vae.Config):
+        return ref.vae_step(ds.x_train, cfg.latent_dim, cfg.hidden_dims, cfg.batch_size, cfg.output_std,
+                            cfg.learning_rate, **shared)
+    return ref.autoencoder_step(ds.x_train, cfg.latent_dim, cfg.hidden_dims, cfg.batch_size, cfg.noise_level,
+                                cfg.learning_rate, **shared)
+
+
 def torch_peers(cfg, ds: data.Dataset, steps: int, repeats: int, compile: bool) -> dict:
-    """PyTorch eager (and compiled) steps/s for the GAN and autoencoder configs, or the reason there are none."""
+    """PyTorch eager (and compiled) steps/s of the GAN, autoencoder and VAE configs (``cfg`` resolved for ``ds``),
+    or the reason there are none."""
     try:
         import torch
 
@@ -177,14 +251,8 @@ def torch_peers(cfg, ds: data.Dataset, steps: int, repeats: int, compile: bool) 
     out = {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads(), "torch_device": device}
     for mode in ("eager", "compile") if compile else ("eager",):
         try:
-            if isinstance(cfg, gan.Config):
-                step = ref.gan_step(ds.x_train, cfg.latent_dim, cfg.hidden_dims, cfg.d_hidden_dims, cfg.batch_size,
-                                    cfg.pack, cfg.r1_weight, cfg.g_learning_rate, (cfg.beta1, cfg.beta2),
-                                    cfg.ema_decay, compile=mode == "compile", device=device)
-            else:
-                step = ref.autoencoder_step(ds.x_train, cfg.latent_dim, cfg.hidden_dims, cfg.batch_size,
-                                            cfg.noise_level, cfg.learning_rate, compile=mode == "compile",
-                                            device=device)
+            step = torch_twin(cfg, ds, compile=mode == "compile", device=device)
+            out["torch_parameters"] = step.parameters
             rate, warmup = ref.steps_per_second(step, steps, repeats, device=device)
             out[f"torch_{mode}_steps_per_second"] = rate
             out[f"torch_{mode}_warmup_seconds"] = warmup
@@ -225,23 +293,25 @@ def main(argv: list[str] | None = None) -> None:
     if HOST_DEVICES not in os.environ.get("XLA_FLAGS", ""):  # before JAX starts its CPU backend
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {HOST_DEVICES}={os.cpu_count()}".strip()
     repeats = 3 if args.quick else 7
-    ds = data.load("digits")
+    datasets = {"digits": data.load("digits"), "images": random_images()}
     peak = matmul_peak(repeats=5 if args.quick else 10)
     print(f"{platform.processor() or platform.machine()}, {jax.devices()[0].device_kind}, jax {jax.__version__}: "
           f"float32 matmul peak {peak / 1e9:.1f} GFLOP/s (best median of 1024/2048/4096 squares)")
     results = {}
     for name in args.only or CONFIGS:
-        family, cfg, length = CONFIGS[name]
+        family, cfg, length, data_name = CONFIGS[name]
+        ds = datasets[data_name]
         length = max(5, length // 5) if args.quick else length
         row = measure_genjax(family, cfg, ds, length, repeats)
         row["peak_fraction"] = row["flops_per_second"] / peak
-        if family in (gan, autoencoder):
-            row.update(torch_peers(cfg, ds, max(5, length // 5), repeats, compile=not args.quick))
+        if family in (gan, autoencoder, vae):
+            row.update(torch_peers(run_config(family, cfg, ds, 10**6), ds,
+                                   max(5, length // 5), repeats, compile=not args.quick))
             eager = row.get("torch_eager_steps_per_second")
             row["ratio_vs_torch_eager"] = row["steps_per_second"] / eager if eager else None
             compiled = row.get("torch_compile_steps_per_second")
             row["ratio_vs_torch_compile"] = row["steps_per_second"] / compiled if compiled else None
-        if family is gan and cfg.hidden_dims[0] <= 128:
+        if family is gan and data_name == "digits" and cfg.hidden_dims[0] <= 128:
             blocks = naive_gan_blocks(cfg, ds, max(10, length // 5), NAIVE_BLOCKS_PER_REPEAT * repeats)
             row["naive_jax_steps_per_second"] = float(np.median(blocks))
             row["naive_jax_steps_per_second_blocks"] = blocks
@@ -252,10 +322,11 @@ def main(argv: list[str] | None = None) -> None:
               f"({100 * row['peak_fraction']:4.1f}% of peak)"
               + "".join(f"  {label} {row[key]:.2f}x" for key, label in (
                   ("ratio_vs_torch_eager", "vs torch eager"), ("ratio_vs_torch_compile", "vs torch.compile"),
-                  ("ratio_vs_naive_jax", "vs naive JAX")) if row.get(key))
+                  ("ratio_vs_naive_jax", "vs naive JAX"), ("ratio_vs_per_step_jit", "vs per-step jit"))
+                  if row.get(key))
               + "".join(f" (naive blocks {min(b):,.0f} to {max(b):,.0f} steps/s)"
                         for b in [row.get("naive_jax_steps_per_second_blocks")] if b), flush=True)
-    seeds = seeds_benchmark(SMALL_GAN, ds, 8, 500 if args.quick else 2000)
+    seeds = seeds_benchmark(SMALL_GAN, datasets["digits"], 8, 500 if args.quick else 2000)
     print(f"8 seeds of the small GAN, {seeds['steps']} steps each (wall s with compilation; seed-steps/s without):")
     for label, run in seeds["runs"].items():
         print(f"  {label:22s} {run['seconds']:6.1f} s  {run['seed_steps_per_second']:7.0f} seed-steps/s"

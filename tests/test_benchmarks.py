@@ -3,8 +3,10 @@ import chex
 import jax
 import pytest
 
+import genjax.experiment
 from benchmarks import throughput
 from genjax import autoencoder, gan
+from genjax.train.steps import run_config
 
 
 def test_the_naive_peer_does_the_same_math_as_the_fused_step(digits, tiny_gan_config):
@@ -57,3 +59,30 @@ def test_every_conv_lowering_of_the_benchmark_computes_the_same_layer(layer):
     assert set(outputs) == ({"xla", "patches"} if layer == "conv" else {"xla", "spread", "sub-pixel"})
     for out in outputs.values():
         chex.assert_trees_all_close(out, outputs["xla"], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", [n for n, c in throughput.CONFIGS.items() if c[3] == "images"])
+def test_torch_twins_of_the_conv_configs_have_genjax_parameter_counts(name):
+    """Each conv configuration's PyTorch twin holds as many parameters as genjax's networks, and steps."""
+    pytest.importorskip("torch", reason="the bench extra (PyTorch) is not installed")
+    family, cfg, _, _ = throughput.CONFIGS[name]
+    images = throughput.random_images(rows=300)
+    cfg = run_config(family, cfg, images, 100)
+    assert cfg.architecture == "conv"
+    state = family.init(jax.random.key(0), cfg, {"x": images.x_train[:2], "y": images.y_train[:2]})
+    step = throughput.torch_twin(cfg, images)
+    assert step.parameters == genjax.experiment.parameter_count(state.params)
+    step()
+
+
+def test_scaling_widens_every_layer_and_plots_both_peers(tmp_path):
+    from benchmarks import scaling
+
+    family, cfg, _ = scaling.WORKLOADS["dcgan with R1"]
+    wide = scaling.widened(cfg, 2)
+    assert wide.conv_channels == tuple(2 * c for c in cfg.conv_channels) and wide.batch_size == cfg.batch_size
+    curve = {x: {"genjax_examples_per_second": 100.0 * x, "genjax_steps_per_second": 10.0 / x,
+                 "torch_examples_per_second": 50.0 * x, "torch_steps_per_second": None} for x in (1, 2, 4)}
+    path = tmp_path / "scaling.png"
+    scaling.plot({"w": {"batch": curve, "width": curve}}, path, "test machine")
+    assert path.stat().st_size > 10_000

@@ -52,3 +52,25 @@ def test_auto_lowering_and_bad_choice():
     assert conv.lowering("auto") == ("patches" if jax.default_backend() == "cpu" else "xla")
     with pytest.raises(ValueError, match="valid choices: auto, patches, xla"):
         conv.lowering("fast")
+
+
+def test_forced_lowering_applies_to_functions_traced_inside_it():
+    """A jitted layer traced inside ``forced`` uses that lowering (even if traced before), and the same values."""
+    layer = conv.ConvTranspose(4)
+    x = jax.random.normal(jax.random.key(0), (2, 5, 5, 3))
+    params = layer.init(jax.random.key(1), x)
+    apply = jax.jit(layer.apply)
+
+    def uses_xla_conv() -> bool:
+        return "conv_general_dilated" in str(apply.trace(params, x).jaxpr)
+
+    auto = apply(params, x)
+    for choice in ("xla", "patches"):
+        with conv.forced(choice):
+            assert conv.lowering() == choice
+            assert uses_xla_conv() == (choice == "xla")
+            np.testing.assert_allclose(apply(params, x), auto, atol=1e-5)
+    assert conv.lowering() == ("patches" if jax.default_backend() == "cpu" else "xla")
+    with pytest.raises(ValueError, match="valid choices: patches, xla"):
+        with conv.forced("auto"):
+            pass

@@ -13,7 +13,8 @@ then a depth-to-space reshape (:func:`conv_transpose`). On other backends (GPU, 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import flax.linen as nn
 import jax
@@ -24,13 +25,33 @@ LOWERINGS = ("auto", "patches", "xla")
 DIMENSIONS = ("NHWC", "HWIO", "NHWC")  # flax's layouts
 
 
+_FORCED: list[str] = []  # the lowerings of the open ``forced`` contexts, innermost last
+
+
 def lowering(choice: str = "auto") -> str:
-    """``patches`` on the CPU, ``xla`` elsewhere, for ``choice="auto"``; otherwise ``choice`` itself."""
+    """``patches`` on the CPU, ``xla`` elsewhere, for ``choice="auto"`` (inside :func:`forced`, its lowering);
+    otherwise ``choice`` itself."""
     if choice not in LOWERINGS:
         raise ValueError(f"unknown conv lowering {choice!r}; valid choices: {', '.join(LOWERINGS)}")
     if choice == "auto":
-        return "patches" if jax.default_backend() == "cpu" else "xla"
+        return _FORCED[-1] if _FORCED else "patches" if jax.default_backend() == "cpu" else "xla"
     return choice
+
+
+@contextlib.contextmanager
+def forced(choice: str) -> Iterator[None]:
+    """Functions traced inside this context lower ``how="auto"`` convolutions with ``choice`` (e.g. to count a
+    network's FLOPs with XLA's own convolutions on the CPU). JAX's trace caches are cleared on entry and exit,
+    so that jitted functions traced before are traced again; compiled executables already held are kept."""
+    if choice not in LOWERINGS[1:]:
+        raise ValueError(f"unknown conv lowering {choice!r}; valid choices: {', '.join(LOWERINGS[1:])}")
+    jax.clear_caches()
+    _FORCED.append(choice)
+    try:
+        yield
+    finally:
+        _FORCED.pop()
+        jax.clear_caches()
 
 
 def _transpose_padding(kernel: int, stride: int) -> tuple[int, int]:
