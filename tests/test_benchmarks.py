@@ -78,7 +78,7 @@ def test_torch_twins_of_the_conv_configs_have_genjax_parameter_counts(name):
 def test_scaling_widens_every_layer_and_plots_both_peers(tmp_path):
     from benchmarks import scaling
 
-    family, cfg, _ = scaling.WORKLOADS["dcgan with R1"]
+    _family, cfg, _ = scaling.WORKLOADS["dcgan with R1"]
     wide = scaling.widened(cfg, 2)
     assert wide.conv_channels == tuple(2 * c for c in cfg.conv_channels) and wide.batch_size == cfg.batch_size
     curve = {x: {"genjax_examples_per_second": 100.0 * x, "genjax_steps_per_second": 10.0 / x,

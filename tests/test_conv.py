@@ -71,6 +71,5 @@ def test_forced_lowering_applies_to_functions_traced_inside_it():
             assert uses_xla_conv() == (choice == "xla")
             np.testing.assert_allclose(apply(params, x), auto, atol=1e-5)
     assert conv.lowering() == ("patches" if jax.default_backend() == "cpu" else "xla")
-    with pytest.raises(ValueError, match="valid choices: patches, xla"):
-        with conv.forced("auto"):
-            pass
+    with pytest.raises(ValueError, match="valid choices: patches, xla"), conv.forced("auto"):
+        pass
