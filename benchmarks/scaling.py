@@ -1,6 +1,6 @@
 """How a conv step's cost grows with batch size and width, genjax against PyTorch eager, in one run.
 
-    python -m benchmarks.scaling --json benchmarks/scaling.json --plot benchmarks/scaling.png   # ~15 min, 2 cores
+    python -m benchmarks.scaling --json benchmarks/scaling.json --plot benchmarks/scaling.png   # 10 min on 2 cores
 
 Two workloads of the Fashion-MNIST defaults on random 28x28 images: the conv autoencoder and the DCGAN
 with R1. Each is measured at batch 32 to 1,024 (widths x1) and at widths x1, x2, x4 (every conv channel

@@ -1,6 +1,6 @@
 """Jit throughput of genjax's training steps, against PyTorch and the naive JAX pattern, in one run.
 
-    python -m benchmarks.throughput --json benchmarks/results-cpu.json          # about 25 minutes on 2 cores
+    python -m benchmarks.throughput --json benchmarks/results-cpu.json          # 2 cores: the conv ones took 15 min
     python -m benchmarks.throughput --quick                                    # about 1 minute
 
 For each configuration: compile time, steps/s and examples/s of genjax's fused loop (the
@@ -125,8 +125,8 @@ def architecture(cfg) -> dict:
 
 
 def memory_bytes(stats) -> int:
-    """Peak device memory of one compiled call by XLA's memory analysis: arguments (state, data), outputs and
-    temporaries, less the donated state that outputs reuse."""
+    """Device memory of one compiled call by XLA's memory analysis [bytes]: arguments (state, data), outputs and
+    peak temporaries, less the donated state that outputs reuse."""
     return int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
                - stats.alias_size_in_bytes)
 
