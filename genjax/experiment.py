@@ -22,7 +22,7 @@ from genjax.eval import plots
 from genjax.eval.figures import write_figures
 from genjax.models import registry
 from genjax.models.family import Family
-from genjax.train import loop, rundir
+from genjax.train import cluster, loop, rundir
 
 
 def fit(family: Family | str, config: Any, dataset: Dataset, **options: Any) -> loop.FitResult:
@@ -53,16 +53,21 @@ def train_and_evaluate(family: Family | str, config: Any, dataset: Dataset, *, w
     family's figures, then the full evaluation of the final state: ``eval.json`` (the measures of
     :func:`genjax.eval.evaluate.evaluate` plus steps, training seconds and steps/s, ``eval_seconds`` and
     parameters). A failing evaluation raises :class:`genjax.errors.EvaluationError` (one line) and leaves the
-    checkpoint and figures in place: ``--resume`` on the finished run evaluates it again without training."""
+    checkpoint and figures in place: ``--resume`` on the finished run evaluates it again without training. In a
+    cluster every process trains and process 0 alone writes the figures and evaluates (the others return an empty
+    report and no figures)."""
     family = registry.lookup(family)
     workdir = Path(workdir)
+    if not cluster.is_primary():  # the other processes of a cluster train; process 0 writes and evaluates
+        return Outcome(fit(family, config, dataset, workdir=workdir, **options), {}, [])
     with rundir.claimed(workdir, options.get("resume", False)):  # one writer from training to eval.json
         result = fit(family, config, dataset, workdir=workdir, **options)
+        state = cluster.local_copy(result.state)
         figures = [plots.loss_curves(result.history, workdir / "loss_curve.png", title or family.NAME)]
-        figures += write_figures(family, result.state, dataset, workdir)
+        figures += write_figures(family, state, dataset, workdir)
         started = time.perf_counter()
         try:
-            report = evaluation.evaluate(family, result.state, dataset, full=True)
+            report = evaluation.evaluate(family, state, dataset, full=True)
         except (GenjaxError, MemoryError, ArithmeticError, ValueError, jax.errors.JaxRuntimeError) as exc:
             cause = str(exc) if isinstance(exc, GenjaxError) else f"{type(exc).__name__}: {exc}".replace("\n", " ")
             raise EvaluationError(f"evaluation failed after training ({cause}); {workdir} keeps the checkpoint and "

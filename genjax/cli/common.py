@@ -17,14 +17,19 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import jax
+
 from genjax.core import config as cfg_lib
 from genjax.core.errors import GenjaxError, Interrupted, TrainingDiverged
 from genjax.models import presets, registry
 from genjax.models.family import Family
+from genjax.train import cluster
 from genjax.train.signals import stop_on_signals
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
 DEBUG_VARIABLE = "GENJAX_DEBUG"  # set (not to 0) for tracebacks instead of one-line errors
+# What a collective's error says when a peer process died (gloo on the CPU; the coordination service).
+PEER_FAILURE_SIGNS = ("Gloo", "Connection reset by peer", "Connection closed", "heartbeat", "UNAVAILABLE")
 
 
 class Parser(argparse.ArgumentParser):
@@ -48,6 +53,8 @@ def outside_error(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     first = (str(exc).strip().splitlines() or [""])[0][:200]
+    if jax.distributed.is_initialized() and any(sign in first for sign in PEER_FAILURE_SIGNS):
+        return f"another process of the run stopped or cannot be reached ({first})"
     if "RESOURCE_EXHAUSTED" in first:
         return f"out of device memory ({first})"
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
@@ -56,7 +63,17 @@ def outside_error(exc: BaseException) -> str:
 def run_main(main: Callable[[], None], prog: str, debug: bool = False) -> int:
     """Run ``main``; map genjax errors to one stderr line and exit 2, divergence to exit 3, a SIGINT/SIGTERM
     stop to 128 + the signal number, and any other error to one line and exit 1 (re-raised when ``debug``
-    or ``$GENJAX_DEBUG`` is set)."""
+    or ``$GENJAX_DEBUG`` is set). In a ``jax.distributed`` cluster a process that fails ends at once with its
+    code (:func:`os._exit`), without the shutdown barrier that would wait for, or abort on, the others."""
+    code = _run_main(main, prog, debug)
+    if code != EXIT_OK and jax.distributed.is_initialized():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run_main(main: Callable[[], None], prog: str, debug: bool) -> int:
     debug = debug or os.environ.get(DEBUG_VARIABLE, "0") not in ("", "0")
     try:
         with stop_on_signals():
@@ -102,6 +119,21 @@ def add_config_arguments(parser: Parser, models: tuple[str, ...], default: str) 
                         help="list the model's config fields with type, value and meaning, then exit")
     parser.add_argument("--print-config", action="store_true",
                         help="print the fully resolved config of this command as JSON, then exit without training")
+
+
+def add_cluster_arguments(parser: Parser) -> None:
+    """``--coordinator``, ``--num-processes``, ``--process-id``: this process's place in a ``jax.distributed``
+    cluster (:func:`genjax.train.cluster.join`)."""
+    group = parser.add_argument_group("several processes (jax.distributed; default: one process, or the SLURM or "
+                                      "Open MPI job JAX detects)")
+    group.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, the same for every process")
+    group.add_argument("--num-processes", type=int, metavar="N", help="how many processes train together")
+    group.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1")
+
+
+def join_cluster(args: argparse.Namespace) -> None:
+    """Join the cluster the arguments of :func:`add_cluster_arguments` (or the environment) describe."""
+    cluster.join(args.coordinator, args.num_processes, args.process_id)
 
 
 def family_and_config(args: argparse.Namespace,

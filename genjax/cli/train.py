@@ -5,10 +5,16 @@
 Writes ``config.json``, ``metrics.jsonl``, ``eval.json``, ``loss_curve.png``, the family's figures
 (``reconstructions.png`` for autoencoders) and ``checkpoints/``. Exit codes: 0 done; 2 bad usage,
 config or data (one line on stderr); 3 training diverged (the last good checkpoint is kept).
+
+Several processes train one run together through ``jax.distributed``: start one process per host (or per
+GPU) with the same arguments plus ``--coordinator HOST:PORT --num-processes N --process-id I``, or none of
+these in a SLURM or Open MPI job (JAX reads the job's environment).
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+import jax
 
 from genjax import experiment
 from genjax.cli import common
@@ -17,7 +23,7 @@ from genjax.core import data
 from genjax.core.errors import ConfigError
 from genjax.eval.evaluate import notes
 from genjax.models import registry
-from genjax.train import rundir
+from genjax.train import cluster, rundir
 from genjax.train.steps import run_config
 
 PROG = "genjax-train"
@@ -42,6 +48,7 @@ def parser() -> common.Parser:
     p.add_argument("--keep", type=int, default=3, help="checkpoints to keep")
     p.add_argument("--devices", type=int, help="train data-parallel on this many devices (default: one)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    common.add_cluster_arguments(p)
     return p
 
 
@@ -58,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite exclude each other; pass one")
+    common.join_cluster(args)
     if args.resume and args.workdir and not (args.model or args.preset):  # the model the run trained
         args.model = rundir.read_description(args.workdir).get("model")
     dataset = data.load(args.dataset)
@@ -83,7 +91,11 @@ def main(argv: list[str] | None = None) -> None:
         family, config, dataset, workdir=workdir, steps=steps, seed=args.seed, steps_per_call=args.steps_per_call,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, keep=args.keep, resume=args.resume,
         overwrite=args.overwrite, progress=not args.no_progress, devices=args.devices)
+    if not cluster.is_primary():  # process 0 reports for the cluster
+        return
     report = outcome.report
+    if cluster.processes() > 1:
+        print(f"trained on {cluster.processes()} processes, {jax.device_count()} devices")
     print(f"{family.NAME} on {dataset.name}: {report['steps']} steps in {report['train_seconds']:.1f} s "
           f"(compile {report['compile_seconds']:.1f} s, {report['steps_per_second']:.0f} steps/s)")
     shown = {key: value for key, value in report.items() if key not in RUN_STATS}

@@ -24,8 +24,8 @@ from genjax.core.errors import Interrupted
 from genjax.core.state import State
 from genjax.models import registry
 from genjax.models.family import Family
+from genjax.train import cluster, rundir
 from genjax.train import mesh as mesh_lib
-from genjax.train import rundir
 from genjax.train.checkpoint import Checkpointer
 from genjax.train.progress import progress_bar
 from genjax.train.signals import StopRequests
@@ -44,6 +44,7 @@ class FitResult:
     compile_seconds: float  # ahead-of-time compilation of the fused step(s), this session
     train_seconds: float  # wall time of the loop (compilation, evaluation, checkpoints), every session of the run
     steps_per_second: float  # median over the logged calls of every session (compilation excluded)
+    resident_rows: int = 0  # rows of the training split (padding included) on this process's devices, all counted
 
 
 def fit(
@@ -75,7 +76,9 @@ def fit(
     run is refused unless ``resume`` or ``overwrite``. Every ``eval_every`` steps, ``evaluate(state)``
     is logged with an ``eval_`` prefix (``genjax.fit`` passes the family's light evaluation).
     ``devices`` N > 1 trains data-parallel on the first N devices (:func:`genjax.train.mesh.data_mesh`):
-    state and data replicated, each batch split by rows. A non-finite loss raises
+    the state replicated, the training split and each batch split by rows. In a ``jax.distributed`` cluster
+    (:mod:`genjax.train.cluster`) every process calls ``fit`` alike and training spans every device of the
+    cluster; process 0 alone writes the run's files other than checkpoints and evaluates. A non-finite loss raises
     :class:`genjax.TrainingDiverged` naming the step; the checkpoints already saved are left as they
     were. SIGINT or SIGTERM (in the main thread) lets the current call finish, checkpoints the state
     and raises :class:`genjax.Interrupted`; a second signal stops at once.
@@ -84,33 +87,47 @@ def fit(
     config = run_config(family, config, dataset, steps)
     rows = family.batch_rows(config)
     validate_arguments(rows, dataset, steps, steps_per_call, eval_every, checkpoint_every, seeds=(seed,))
+    if devices is None and cluster.processes() > 1:
+        devices = jax.device_count()
     mesh = mesh_lib.data_mesh(devices, rows) if devices else None
-    data = mesh_lib.replicate(dataset.train_arrays(), mesh)
+    train = dataset.train_arrays()
+    data = mesh_lib.replicate(train, None) if mesh is None else mesh_lib.shard_rows(train, mesh)
     init_key, train_key = jax.random.split(jax.random.key(seed))
-    state = mesh_lib.replicate(family.init(init_key, config, {name: a[:rows] for name, a in data.items()}), mesh)
+    state = mesh_lib.replicate(family.init(init_key, config, {name: a[:rows] for name, a in train.items()}), mesh)
+    primary = cluster.is_primary()  # writes the run's files and evaluates; every process checkpoints
 
     history: list[dict] = []
     checkpointer = writer = None
     with contextlib.ExitStack() as cleanup:
         if workdir is not None:
             workdir = Path(workdir)
-            cleanup.enter_context(rundir.claimed(workdir, resume))
+            if primary:
+                cleanup.enter_context(rundir.claimed(workdir, resume))
             description = rundir.describe(family, config, dataset.name, dataset.data_shape, seed)
-            rundir.prepare(workdir, description, resume, overwrite)
+            rundir.check(workdir, description, resume, overwrite)
+            cluster.barrier("genjax-run-checked")  # every process checks before process 0 writes
+            if primary:
+                rundir.prepare(workdir, description, resume, overwrite)
             checkpointer = Checkpointer(workdir / rundir.CHECKPOINTS, keep)
-            checkpointer.after_save = functools.partial(rundir.discard_previous, workdir)
+            if primary:
+                checkpointer.after_save = functools.partial(rundir.discard_previous, workdir)
             cleanup.callback(checkpointer.close)
             if resume:  # records past the restored step (or all, if nothing was saved yet) are dropped
-                restored = checkpointer.restore_newest(state, set_aside=workdir / rundir.DAMAGED_CHECKPOINTS)
+                restored = checkpointer.restore_newest(
+                    state, set_aside=workdir / rundir.DAMAGED_CHECKPOINTS if primary else None)
                 if restored is not None:
                     state = mesh_lib.replicate(restored, mesh)
-                history = rundir.restart_metrics(workdir, int(state.step))
-            writer = run_writers(workdir)
-            cleanup.callback(writer.close)
-        calls = CompiledCalls(lambda length: fused_steps(family.train_step, rows, length, mesh))
+                if primary:
+                    history = rundir.restart_metrics(workdir, int(state.step))
+            if primary:
+                writer = run_writers(workdir)
+                cleanup.callback(writer.close)
+        split_rows = len(dataset.x_train)
+        calls = CompiledCalls(lambda length: fused_steps(family.train_step, rows, length, mesh, split_rows))
         stop = cleanup.enter_context(StopRequests())
         return _loop(family, state, data, train_key, calls, history, checkpointer, writer, steps, steps_per_call,
-                     evaluate if eval_every else None, eval_every, checkpoint_every, progress, stop)
+                     evaluate if eval_every and primary else None, eval_every, checkpoint_every,
+                     progress and primary, stop)
 
 
 def _save(checkpointer: Checkpointer | None, state: State, stop: StopRequests) -> None:
@@ -145,7 +162,7 @@ def _loop(family: Family, state: State, data: dict, train_key: jax.Array, calls:
         record = {"step": step, **{k: float(np.mean(v)) for k, v in stacked.items()},
                   "steps_per_sec": length / elapsed, "time_s": time.perf_counter() - start_time}
         if evaluate is not None and step % eval_every == 0:
-            record.update({f"eval_{k}": v for k, v in evaluate(state).items()})
+            record.update({f"eval_{k}": v for k, v in evaluate(cluster.local_copy(state)).items()})
         history.append(record)
         if writer is not None:
             writer.write(record)
@@ -153,7 +170,9 @@ def _loop(family: Family, state: State, data: dict, train_key: jax.Array, calls:
             _save(checkpointer, state, stop)
         bar.set_postfix(loss=f"{record['loss']:.4g}", steps_s=f"{record['steps_per_sec']:.0f}", refresh=False)
         bar.update(length)  # refreshes, postfix included, when mininterval has passed
-        if stop.signum is not None:
+        agreed = cluster.largest(stop.signum or 0)  # a signal to any process stops every process here
+        if agreed:
+            stop.signum = stop.signum or agreed
             break
     bar.close()
     _save(checkpointer, state, stop)
@@ -165,4 +184,5 @@ def _loop(family: Family, state: State, data: dict, train_key: jax.Array, calls:
         compile_seconds=calls.compile_seconds,
         train_seconds=time.perf_counter() - start_time,
         steps_per_second=float(np.median([r["steps_per_sec"] for r in history])) if history else 0.0,
+        resident_rows=sum(shard.data.shape[0] for shard in data["x"].addressable_shards),
     )

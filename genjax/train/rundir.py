@@ -93,17 +93,28 @@ def claimed(workdir: Path, resume: bool) -> Iterator[None]:
         yield
 
 
-def prepare(workdir: Path, description: dict, resume: bool, overwrite: bool) -> None:
-    """Make ``workdir`` (created by :func:`claimed`) ready: new (write config.json), resumed (must match), or
-    overwritten (the old run's files set aside in ``previous-run/`` until the new run's first checkpoint)."""
+def check(workdir: Path, description: dict, resume: bool, overwrite: bool) -> None:
+    """RunError unless ``workdir`` can take this run: a resumed run must match ``config.json``; a fresh one needs
+    an empty directory or ``overwrite``. Reads only (every process of a cluster checks)."""
     workdir = Path(workdir)
     if resume:
+        if not workdir.is_dir():
+            raise RunError(f"{workdir} holds no run to resume (no such directory)")
         differing = differences(read_description(workdir), description)
         if differing:
             raise RunError(f"--resume: this run differs from the one in {workdir} in {', '.join(differing)}")
-        return
-    if holds_run(workdir) and not overwrite:
+    elif holds_run(workdir) and not overwrite:
         raise RunError(f"{workdir} already holds a run; pass --resume to continue it or --overwrite to replace it")
+
+
+def prepare(workdir: Path, description: dict, resume: bool, overwrite: bool) -> None:
+    """Make ``workdir`` (created by :func:`claimed`) ready after :func:`check`: new (write config.json), resumed
+    (nothing to do), or overwritten (the old run's files set aside in ``previous-run/`` until the new run's
+    first checkpoint)."""
+    workdir = Path(workdir)
+    check(workdir, description, resume, overwrite)
+    if resume:
+        return
     try:
         if overwrite:
             _set_aside(workdir)

@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, PartitionSpec
 
 from genjax.core.data import Dataset
 from genjax.core.errors import ConfigError, DataError, TrainingDiverged
@@ -22,25 +22,27 @@ from genjax.models.family import Family
 from genjax.train.mesh import DATA_AXIS
 
 
-def scan_steps(train_step: Callable, batch_rows: int, length: int, mesh: Mesh | None = None) -> Callable:
+def scan_steps(train_step: Callable, batch_rows: int, length: int, mesh: Mesh | None = None,
+               split_rows: int | None = None) -> Callable:
     """``(state, data, key) -> (state, metrics [length])``: ``length`` train steps under one ``lax.scan``.
 
-    ``data`` is a dict of device arrays with a shared leading axis (the training split); each step
-    draws ``batch_rows`` uniform indices and its own step key from ``fold_in(key, state.step)``.
-    With a ``mesh``, each batch is split along its rows over the mesh's ``data`` axis (data parallelism:
-    XLA partitions the step and sums the gradients across devices). Not jitted: see :func:`fused_steps`.
+    ``data`` is a dict of device arrays with a shared leading axis (the training split; ``split_rows`` real
+    rows, default all); each step draws ``batch_rows`` uniform indices in ``0..split_rows-1`` and its own step
+    key from ``fold_in(key, state.step)``. With a ``mesh``, ``data`` is sharded by rows over its ``data``
+    axis (:func:`genjax.train.mesh.shard_rows`) and so is each batch (:func:`gather_rows`: the same rows as
+    without a mesh), and XLA partitions the step and sums the gradients across devices (data parallelism).
+    Not jitted: see :func:`fused_steps`.
     """
-    batch_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec(DATA_AXIS))
-
     def run(state: State, data: dict, key: jax.Array) -> tuple[State, dict]:
-        n = data["x"].shape[0]
+        n = data["x"].shape[0] if split_rows is None else split_rows
 
         def body(state, _):
             k_batch, k_step = jax.random.split(jax.random.fold_in(key, state.step))
             index = jax.random.randint(k_batch, (batch_rows,), 0, n)
-            batch = {name: jnp.take(a, index, axis=0) for name, a in data.items()}
-            if batch_sharding is not None:
-                batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+            if mesh is None:
+                batch = {name: jnp.take(a, index, axis=0) for name, a in data.items()}
+            else:
+                batch = gather_rows(data, index, mesh)
             return train_step(state, batch, k_step)
 
         return jax.lax.scan(body, state, length=length)
@@ -48,9 +50,27 @@ def scan_steps(train_step: Callable, batch_rows: int, length: int, mesh: Mesh | 
     return run
 
 
-def fused_steps(train_step: Callable, batch_rows: int, length: int, mesh: Mesh | None = None) -> Callable:
+def gather_rows(data: dict, index: jax.Array, mesh: Mesh) -> dict:
+    """``{name: a[index]}`` for arrays sharded by rows over ``mesh``'s ``data`` axis, the result sharded by rows
+    too: each device takes the drawn rows it holds (zeros for the others) and a reduce-scatter sums the
+    devices' picks into each device's block of the batch. Exact: each sum adds zeros to one row."""
+    def pick(blocks: dict, index: jax.Array) -> dict:
+        def one(block):
+            local = index - jax.lax.axis_index(DATA_AXIS) * block.shape[0]
+            held = (local >= 0) & (local < block.shape[0])
+            rows = jnp.take(block, jnp.clip(local, 0, block.shape[0] - 1), axis=0)
+            rows = jnp.where(held.reshape(-1, *(1,) * (rows.ndim - 1)), rows, jnp.zeros((), rows.dtype))
+            return jax.lax.psum_scatter(rows, DATA_AXIS, scatter_dimension=0, tiled=True)
+        return {name: one(block) for name, block in blocks.items()}
+
+    return jax.shard_map(pick, mesh=mesh, in_specs=(PartitionSpec(DATA_AXIS), PartitionSpec()),
+                         out_specs=PartitionSpec(DATA_AXIS))(data, index)
+
+
+def fused_steps(train_step: Callable, batch_rows: int, length: int, mesh: Mesh | None = None,
+                split_rows: int | None = None) -> Callable:
     """:func:`scan_steps` jitted with the state donated."""
-    return jax.jit(scan_steps(train_step, batch_rows, length, mesh), donate_argnums=0)
+    return jax.jit(scan_steps(train_step, batch_rows, length, mesh, split_rows), donate_argnums=0)
 
 
 # On XLA:CPU, copy insertion that analyses loop regions drops the buffer copies at the boundaries of

@@ -1,0 +1,89 @@
+"""Several processes, one run: joining a ``jax.distributed`` cluster and what its processes agree on.
+
+One process alone is the default and needs none of this. After :func:`join`, every process runs the
+same program over one global mesh of every process's devices (:func:`genjax.train.mesh.data_mesh`): the
+training split is sharded by rows (each process holds its own rows), the state is replicated, orbax
+saves and restores the state from every process, and process 0 alone writes the run's other files and
+evaluates. On the CPU the processes' collectives go through gloo (over TCP, so localhost works).
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
+from genjax.core.errors import ConfigError
+
+JOIN_TIMEOUT_SECONDS = 120  # how long a process waits for all the others to join
+HEARTBEAT_TIMEOUT_SECONDS = 20  # a process silent this long is declared dead and the others abort
+# Environments in which jax.distributed.initialize() finds the cluster by itself: variable -> its process count.
+CLUSTER_ENVIRONMENTS = {"SLURM_NTASKS": "SLURM", "OMPI_COMM_WORLD_SIZE": "Open MPI"}
+_ADDRESS = re.compile(r"^[^\s:]+:\d{1,5}$")
+
+
+def detected() -> str | None:
+    """The name of the cluster environment this process runs in with more than one task (SLURM, Open MPI), or None."""
+    for variable, name in CLUSTER_ENVIRONMENTS.items():
+        if os.environ.get(variable, "1").isdigit() and int(os.environ.get(variable, "1")) > 1:
+            return name
+    return None
+
+
+def join(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None) -> None:
+    """Join the cluster before anything else uses JAX: with ``coordinator`` ("HOST:PORT" of process 0),
+    ``num_processes`` and ``process_id`` all given, or from the environment when :func:`detected` names one;
+    neither: nothing (one process). ConfigError for partial or impossible arguments."""
+    given = [v is not None for v in (coordinator, num_processes, process_id)]
+    if any(given) and not all(given):
+        raise ConfigError("--coordinator, --num-processes and --process-id go together: give all three, or none "
+                          f"(one process, or a {' or '.join(CLUSTER_ENVIRONMENTS.values())} job detected by JAX)")
+    if all(given):
+        if not isinstance(coordinator, str) or not _ADDRESS.match(coordinator):
+            raise ConfigError(f"--coordinator must be HOST:PORT (process 0's address), got {coordinator!r}")
+        if not isinstance(num_processes, int) or num_processes < 1:
+            raise ConfigError(f"--num-processes must be a positive integer, got {num_processes!r}")
+        if not isinstance(process_id, int) or not 0 <= process_id < num_processes:
+            raise ConfigError(f"--process-id must be in 0..{num_processes - 1}, got {process_id!r}")
+        if num_processes == 1:
+            return
+    elif detected() is None:
+        return
+    # Gloo for the CPU backend's cross-process collectives (the default has none); set before the backend starts.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=JOIN_TIMEOUT_SECONDS,
+                               heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_SECONDS)
+
+
+def processes() -> int:
+    """The number of processes in this run (1 without a cluster)."""
+    return jax.process_count()
+
+
+def is_primary() -> bool:
+    """Whether this process writes the run's files (process 0)."""
+    return jax.process_index() == 0
+
+
+def barrier(name: str) -> None:
+    """Wait until every process reaches the barrier ``name`` (nothing with one process)."""
+    if processes() > 1:
+        multihost_utils.sync_global_devices(name)
+
+
+def largest(value: int) -> int:
+    """The largest of every process's ``value`` (a stop signal seen by any process, say); ``value`` alone with one."""
+    if processes() == 1:
+        return value
+    return int(np.max(multihost_utils.process_allgather(np.int32(value))))
+
+
+def local_copy(tree: Any) -> Any:
+    """``tree`` (replicated over the cluster) as arrays on this process's first device, for work that one process
+    does alone (evaluation, figures); ``tree`` itself with one process."""
+    if processes() == 1:
+        return tree
+    return jax.device_put(jax.device_get(tree), jax.local_devices()[0])

@@ -1,0 +1,60 @@
+"""One process of a multi-process test run (tests/test_cluster.py): joins a localhost cluster, then trains tiny
+models on the digits with ``genjax.fit`` (run directories ``WORKDIR/<model>``, checkpoints every 50 steps). Process 0
+writes each model's final parameters to ``WORKDIR/<model>.npz``; every process writes the training rows it holds to
+``WORKDIR/<model>-rows-<process>.txt``. Errors end it as they end the scripts (``genjax.cli.common.run_main``).
+The test sets ``XLA_FLAGS`` for the number of devices per process.
+
+    python tests/cluster_worker.py --coordinator HOST:PORT --num-processes N --process-id I
+        --workdir DIR --steps S [--models autoencoder,gan,diverging] [--resume]
+"""
+import argparse
+import os
+import sys
+
+import jax
+import numpy as np
+from test_fit import exploding_family
+
+from genjax import autoencoder, data, gan
+from genjax.cli import common
+from genjax.train import cluster, loop
+
+CONFIGS = {"autoencoder": (autoencoder, autoencoder.Config(hidden_dims=(32,), latent_dim=4, batch_size=32)),
+           "gan": (gan, gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16,
+                                   schedule="constant"))}
+DIVERGE_AT = 120  # the model "diverging" is the autoencoder with its loss NaN from this step on
+
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    for name in ("--coordinator", "--workdir"):
+        p.add_argument(name, required=True)
+    for name in ("--num-processes", "--process-id", "--steps"):
+        p.add_argument(name, type=int, required=True)
+    p.add_argument("--models", default="autoencoder,gan")
+    p.add_argument("--resume", action="store_true", help="resume the runs that exist, start the others")
+    return p.parse_args(argv)
+
+
+def main(args: argparse.Namespace) -> None:
+    cluster.join(args.coordinator, args.num_processes, args.process_id)
+    digits = data.load("digits")
+    for name in args.models.split(","):
+        family, config = CONFIGS["autoencoder" if name == "diverging" else name]
+        if name == "diverging":
+            family = exploding_family(DIVERGE_AT)
+        workdir = f"{args.workdir}/{name}"
+        result = loop.fit(family, config, digits, steps=args.steps, workdir=workdir, steps_per_call=50, eval_every=0,
+                          checkpoint_every=50, resume=args.resume and os.path.exists(f"{workdir}/config.json"),
+                          progress=False)
+        with open(f"{args.workdir}/{name}-rows-{jax.process_index()}.txt", "w") as f:
+            f.write(f"{result.resident_rows}\n")
+        if cluster.is_primary():
+            leaves = jax.tree_util.tree_leaves_with_path(cluster.local_copy(result.state.params))
+            np.savez(f"{args.workdir}/{name}.npz", **{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves})
+
+
+if __name__ == "__main__":
+    arguments = parse(sys.argv[1:])
+    sys.exit(common.run_main(lambda: main(arguments), f"cluster_worker[{arguments.process_id}]"))

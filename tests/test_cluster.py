@@ -1,0 +1,155 @@
+"""Training across processes: pairs of processes on localhost (``jax.distributed``, gloo collectives, each
+process started from tests/cluster_worker.py) against one process on the same global device count; the training
+split sharded; a signalled, a killed and a diverging process (one sequence of pairs, to keep CI time short)."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from genjax import data
+from genjax.train import loop
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cluster_worker import CONFIGS, DIVERGE_AT
+
+WORKER = Path(__file__).with_name("cluster_worker.py")
+STEPS = 200
+PEER_LOST = "another process of the run stopped or cannot be reached"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def compilation_cache(tmp_path_factory) -> Path:
+    """A persistent compilation cache that the workers share, so that a pair started again skips compiling."""
+    return tmp_path_factory.mktemp("compilation-cache")
+
+
+def start_pair(workdir: Path, cache: Path, local_devices: int = 1, *options: str) -> list[subprocess.Popen]:
+    """Two worker processes training into ``workdir`` (their stderr in ``workdir/stderr-<process>.txt``)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    address = f"localhost:{free_port()}"
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={local_devices}",
+           "JAX_COMPILATION_CACHE_DIR": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    return [subprocess.Popen(
+        [sys.executable, str(WORKER), "--coordinator", address, "--num-processes", "2", "--process-id", str(i),
+         "--workdir", str(workdir), "--steps", str(STEPS), *options],
+        stdout=subprocess.DEVNULL, stderr=open(workdir / f"stderr-{i}.txt", "w"), env=env) for i in range(2)]
+
+
+def finish(processes: list[subprocess.Popen], timeout: float = 120) -> list[int]:
+    return [p.wait(timeout) for p in processes]
+
+
+def our_lines(workdir: Path, process: int) -> list[str]:
+    """What genjax wrote to a worker's stderr (JAX's and gloo's own log lines left out)."""
+    text = (workdir / f"stderr-{process}.txt").read_text()
+    return [line for line in text.splitlines() if line.startswith("cluster_worker")]
+
+
+def wait_for_checkpoint(run: Path, after: int = 0, timeout: float = 90) -> int:
+    """The first checkpoint step above ``after`` to appear in ``run/checkpoints`` (polled every 10 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        steps = saved_steps(run)
+        if any(s > after for s in steps):
+            return min(s for s in steps if s > after)
+        time.sleep(0.01)
+    raise AssertionError(f"no checkpoint after step {after} in {run} within {timeout} s")
+
+
+def saved_steps(run: Path) -> list[int]:
+    """The steps of the complete checkpoints in ``run`` (orbax renames a save into place when it is whole)."""
+    folder = run / "checkpoints"
+    return [int(p.name) for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
+
+
+def params(path: Path) -> dict:
+    return dict(np.load(path))
+
+
+def interrupted_runs(workdir: Path, cache: Path) -> dict:
+    """Runs by three pairs in turn (1 device each), and what each pair did: the autoencoder, SIGTERM to one process
+    after the first checkpoint; resumed, SIGKILL to one process after the next checkpoint; resumed to the end, then
+    the GAN, then a model that diverges at step DIVERGE_AT."""
+    run, seen = workdir / "autoencoder", {}
+    pair = start_pair(workdir, cache, 1, "--models", "autoencoder")
+    wait_for_checkpoint(run)
+    pair[1].send_signal(signal.SIGTERM)  # to one process only
+    seen["sigterm"] = finish(pair), [our_lines(workdir, i) for i in range(2)]
+    saved = max(saved_steps(run))
+    pair = start_pair(workdir, cache, 1, "--models", "autoencoder", "--resume")
+    wait_for_checkpoint(run, after=saved)
+    pair[1].kill()
+    killed = time.monotonic()
+    code = pair[0].wait(90)
+    seen["kill"] = code, time.monotonic() - killed, our_lines(workdir, 0)
+    pair[1].wait()
+    pair = start_pair(workdir, cache, 1, "--models", "autoencoder,gan,diverging", "--resume")
+    seen["resume"] = finish(pair), [our_lines(workdir, i) for i in range(2)]
+    return seen
+
+
+@pytest.fixture(scope="module")
+def runs(digits, compilation_cache, tmp_path_factory):
+    """Everything the tests below check, one after the other (pairs of processes slow down a lot when they share
+    the two cores): both models trained in this process on 2 and on 4 of its forced devices; a pair with 2 devices
+    each training both; the interrupted runs (1 device each). Returns the workdirs by devices per process, the
+    parameters by (devices, model), and what the interrupted runs saw."""
+    one_process = {}
+    for devices in (2, 4):
+        for name, (family, config) in CONFIGS.items():
+            result = loop.fit(family, config, digits, steps=STEPS, steps_per_call=50, eval_every=0,
+                              checkpoint_every=0, progress=False, devices=devices)
+            leaves = jax.tree_util.tree_leaves_with_path(result.state.params)
+            one_process[devices, name] = {jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves}
+    workdirs = {local: tmp_path_factory.mktemp(f"pair-{local}-devices") for local in (1, 2)}
+    assert finish(start_pair(workdirs[2], compilation_cache, 2)) == [0, 0], [our_lines(workdirs[2], i) for i in (0, 1)]
+    return workdirs, one_process, interrupted_runs(workdirs[1], compilation_cache)
+
+
+@pytest.mark.parametrize("local_devices", [1, 2])
+def test_two_processes_train_as_one_process_on_as_many_devices(runs, local_devices):
+    """With 1 device each, the autoencoder's run was stopped by SIGTERM, then killed, and resumed twice."""
+    workdirs, one_process, _ = runs
+    workdir, devices = workdirs[local_devices], 2 * local_devices
+    split = len(data.load("digits").x_train)
+    for name in CONFIGS:
+        rows = [int((workdir / f"{name}-rows-{i}.txt").read_text()) for i in range(2)]
+        assert rows == [-(-split // devices) * local_devices] * 2  # half the split each (padded to whole devices)
+        got, expected = params(workdir / f"{name}.npz"), one_process[devices, name]
+        if local_devices == 1:  # a sum of two gradients is the same bits in either order
+            assert all(np.array_equal(got[k], expected[k]) for k in expected), name
+        else:  # gloo's all-reduce of four adds in another order than the in-process one
+            for k in expected:
+                np.testing.assert_allclose(got[k], expected[k], atol=1e-6, rtol=0)
+
+
+def test_sigterm_to_one_process_stops_both_after_a_checkpoint(runs):
+    codes, lines = runs[2]["sigterm"]
+    assert codes == [143, 143]
+    assert all(len(mine) == 1 and "stopped by SIGTERM at step" in mine[0] for mine in lines), lines
+
+
+def test_a_killed_process_stops_the_other_within_60_s_with_one_line(runs):
+    code, seconds, lines = runs[2]["kill"]
+    assert code != 0 and seconds < 60
+    assert len(lines) == 1 and PEER_LOST in lines[0], lines
+
+
+def test_divergence_stops_both_processes_with_exit_3(runs):
+    codes, lines = runs[2]["resume"]
+    assert codes == [3, 3]  # the autoencoder and the GAN finished; the model trained after them diverged on both
+    assert lines == [[f"cluster_worker[{i}]: training diverged: loss is nan at step {DIVERGE_AT}; the newest good "
+                      "checkpoint (step 100) is kept"] for i in range(2)], lines
