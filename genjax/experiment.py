@@ -63,11 +63,13 @@ def train_and_evaluate(family: Family | str, config: Any, dataset: Dataset, *, w
     with rundir.claimed(workdir, options.get("resume", False)):  # one writer from training to eval.json
         result = fit(family, config, dataset, workdir=workdir, **options)
         state = cluster.local_copy(result.state)
-        figures = [plots.loss_curves(result.history, workdir / "loss_curve.png", title or family.NAME)]
-        figures += write_figures(family, state, dataset, workdir)
+        with cluster.alone():  # a cluster's process 0, by itself, on its own copy of the state
+            figures = [plots.loss_curves(result.history, workdir / "loss_curve.png", title or family.NAME)]
+            figures += write_figures(family, state, dataset, workdir)
         started = time.perf_counter()
         try:
-            report = evaluation.evaluate(family, state, dataset, full=True)
+            with cluster.alone():
+                report = evaluation.evaluate(family, state, dataset, full=True)
         except (GenjaxError, MemoryError, ArithmeticError, ValueError, jax.errors.JaxRuntimeError) as exc:
             cause = str(exc) if isinstance(exc, GenjaxError) else f"{type(exc).__name__}: {exc}".replace("\n", " ")
             raise EvaluationError(f"evaluation failed after training ({cause}); {workdir} keeps the checkpoint and "

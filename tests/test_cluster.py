@@ -2,6 +2,7 @@
 process started from tests/cluster_worker.py) against one process on the same global device count; the training
 split sharded; a signalled, a killed and a diverging process (one sequence of pairs, to keep CI time short)."""
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,8 +14,12 @@ import jax
 import numpy as np
 import pytest
 
-from genjax import data
-from genjax.train import loop
+import genjax
+from genjax import autoencoder, data
+from genjax.cli import train
+from genjax.cli.common import run_main
+from genjax.core.errors import ConfigError
+from genjax.train import cluster, loop
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cluster_worker import CONFIGS, DIVERGE_AT
@@ -153,3 +158,50 @@ def test_divergence_stops_both_processes_with_exit_3(runs):
     assert codes == [3, 3]  # the autoencoder and the GAN finished; the model trained after them diverged on both
     assert lines == [[f"cluster_worker[{i}]: training diverged: loss is nan at step {DIVERGE_AT}; the newest good "
                       "checkpoint (step 100) is kept"] for i in range(2)], lines
+
+
+def test_a_run_of_two_processes_resumes_in_one_process_on_one_device(runs, digits, tmp_path):
+    """Another process and device count than the run's: the state is replicated and batches do not depend on the
+    layout, so only the all-reduce order changes."""
+    run = tmp_path / "autoencoder"
+    shutil.copytree(runs[0][2] / "autoencoder", run)
+    family, config = CONFIGS["autoencoder"]
+    options = dict(steps=STEPS + 100, steps_per_call=50, eval_every=0, checkpoint_every=0, progress=False)
+    resumed = loop.fit(family, config, digits, workdir=run, resume=True, **options)
+    assert [r["step"] for r in resumed.history] == list(range(50, STEPS + 101, 50))
+    alone = loop.fit(family, config, digits, **options)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6, rtol=0),
+                 resumed.state.params, alone.state.params)
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (("localhost:1234", None, None), "--coordinator, --num-processes and --process-id go together"),
+    (("localhost", 2, 0), "--coordinator must be HOST:PORT"),
+    (("localhost:1234", 0, 0), "--num-processes must be a positive integer, got 0"),
+    (("localhost:1234", 2, 2), r"--process-id must be in 0..1, got 2"),
+])
+def test_bad_cluster_arguments_are_refused_before_jax_starts_one(arguments, message):
+    with pytest.raises(ConfigError, match=message):
+        cluster.join(*arguments)
+    assert not jax.distributed.is_initialized()
+
+
+def test_one_process_needs_no_cluster(monkeypatch):
+    cluster.join("localhost:1234", 1, 0)  # a cluster of one is no cluster
+    monkeypatch.setenv("SLURM_NTASKS", "1")
+    assert cluster.detected() is None
+    monkeypatch.setenv("SLURM_NTASKS", "4")
+    assert cluster.detected() == "SLURM"
+    assert not jax.distributed.is_initialized() and cluster.processes() == 1 and cluster.is_primary()
+
+
+def test_the_scripts_refuse_partial_cluster_flags_with_one_line(capsys):
+    assert run_main(lambda: train.main(["--coordinator", "localhost:1234"]), train.PROG) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--coordinator, --num-processes and --process-id go together" in err
+
+
+def test_fit_seeds_refuses_a_cluster(digits, tiny_config, monkeypatch):
+    monkeypatch.setattr(cluster, "processes", lambda: 2)
+    with pytest.raises(ConfigError, match="fit_seeds trains in one process, and this one is one of 2"):
+        genjax.fit_seeds(autoencoder, tiny_config, digits, steps=10, seeds=[0])

@@ -30,7 +30,7 @@ from genjax.eval import plots, report
 from genjax.models import presets, registry
 from genjax.models.family import Family
 from genjax.nn import nets
-from genjax.train import rundir
+from genjax.train import cluster, rundir
 from genjax.train.steps import run_config
 
 PROG = "genjax-compare"
@@ -60,6 +60,7 @@ def parser() -> common.Parser:
     p.add_argument("--print-config", action="store_true",
                    help="print each model's fully resolved config as JSON, then exit without training")
     p.add_argument("--no-progress", action="store_true")
+    common.add_cluster_arguments(p)
     return p
 
 
@@ -121,6 +122,7 @@ def slug(label: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    common.join_cluster(args)
     if args.steps is not None and args.steps <= 0:
         raise ConfigError("--steps must be a positive integer")
     dataset = data.load(args.dataset)
@@ -143,19 +145,32 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:
         raise RunError(f"cannot write to {args.workdir}: {exc.strerror}") from None
     plans = [plan(args, label, family, config, dataset) for label, family, config in entries]
+    if not cluster.is_primary():  # the other processes of a cluster train with process 0, which reports
+        for (label, family, config), how in zip(entries, plans, strict=True):
+            if how != "reuse":
+                trained(args, label, family, config, dataset, how)
+        return
     rows, figures, codes = {}, {}, {}
     bar = tqdm(entries, desc="compare", unit="model", disable=args.no_progress, dynamic_ncols=True)
     for (label, family, config), how in zip(bar, plans, strict=True):
         bar.set_postfix_str(label)
         start = time.perf_counter()
         rows[label], model_figures, state = trained(args, label, family, config, dataset, how)
+        state = cluster.local_copy(state)
         rows[label].setdefault("wall_seconds", time.perf_counter() - start)
         figures[label] = {p.stem: str(p.relative_to(args.workdir)) for p in model_figures}
         if family.CAPABILITIES.encodes:
-            codes[label] = (np.asarray(family.codes(state, dataset.x_test)), dataset.y_test)
+            with cluster.alone():
+                codes[label] = (np.asarray(family.codes(state, dataset.x_test)), dataset.y_test)
         tqdm.write(f"{label}: {rows[label]['wall_seconds']:.0f} s, " + ", ".join(
             f"{h} {report.cell(rows[label], k, f)}" for k, h, f in report.COLUMNS
             if rows[label].get(k) is not None and k != "parameters"))
+    with cluster.alone():
+        write_report(args, dataset, rows, figures, codes)
+
+
+def write_report(args, dataset: data.Dataset, rows: dict, figures: dict, codes: dict) -> None:
+    """The PCA baselines, ``codes.png``, ``report.md`` and ``report.json`` from the models' rows, figures and codes."""
     code_size = next((c.shape[-1] for c, _ in codes.values()), PCA_CODE_SIZE)
     rows["PCA"], rows["PCA + Gaussian"], pca_samples, pca_codes = report.pca_rows(dataset, code_size)
     codes["PCA"] = (pca_codes, dataset.y_test)

@@ -8,18 +8,23 @@ evaluates. On the CPU the processes' collectives go through gloo (over TCP, so l
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import jax
 import numpy as np
+from jax._src import distributed  # the coordination service's client: barriers that no gloo timeout cuts short
 from jax.experimental import multihost_utils
 
 from genjax.core.errors import ConfigError
 
 JOIN_TIMEOUT_SECONDS = 120  # how long a process waits for all the others to join
 HEARTBEAT_TIMEOUT_SECONDS = 20  # a process silent this long is declared dead and the others abort
+BARRIER_TIMEOUT_SECONDS = 6 * 3600  # how long the others wait while process 0 evaluates (a first feature net, say)
 # Environments in which jax.distributed.initialize() finds the cluster by itself: variable -> its process count.
 CLUSTER_ENVIRONMENTS = {"SLURM_NTASKS": "SLURM", "OMPI_COMM_WORLD_SIZE": "Open MPI"}
 _ADDRESS = re.compile(r"^[^\s:]+:\d{1,5}$")
@@ -58,20 +63,38 @@ def join(coordinator: str | None = None, num_processes: int | None = None, proce
                                heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_SECONDS)
 
 
+_alone = False  # inside alone(): this process works by itself
+_barriers = itertools.count()
+
+
 def processes() -> int:
-    """The number of processes in this run (1 without a cluster)."""
-    return jax.process_count()
+    """The number of processes in this run (1 without a cluster, and inside :func:`alone`)."""
+    return 1 if _alone else jax.process_count()
 
 
 def is_primary() -> bool:
     """Whether this process writes the run's files (process 0)."""
-    return jax.process_index() == 0
+    return _alone or jax.process_index() == 0
+
+
+@contextlib.contextmanager
+def alone() -> Iterator[None]:
+    """A block that this process runs by itself, on its own devices (process 0's evaluation, which may train the
+    feature classifier with ``fit``): inside it, :func:`processes` is 1."""
+    global _alone
+    previous, _alone = _alone, True
+    try:
+        yield
+    finally:
+        _alone = previous
 
 
 def barrier(name: str) -> None:
-    """Wait until every process reaches the barrier ``name`` (nothing with one process)."""
+    """Wait until every process reaches the barrier ``name`` (nothing with one process): through the coordination
+    service, so a long wait (the others while process 0 evaluates) has no collective to time out."""
     if processes() > 1:
-        multihost_utils.sync_global_devices(name)
+        distributed.global_state.client.wait_at_barrier(f"genjax-{next(_barriers)}-{name}",
+                                                        BARRIER_TIMEOUT_SECONDS * 1000)
 
 
 def largest(value: int) -> int:

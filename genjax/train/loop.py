@@ -161,8 +161,12 @@ def _loop(family: Family, state: State, data: dict, train_key: jax.Array, calls:
         step += length
         record = {"step": step, **{k: float(np.mean(v)) for k, v in stacked.items()},
                   "steps_per_sec": length / elapsed, "time_s": time.perf_counter() - start_time}
-        if evaluate is not None and step % eval_every == 0:
-            record.update({f"eval_{k}": v for k, v in evaluate(cluster.local_copy(state)).items()})
+        if eval_every and step % eval_every == 0:
+            if evaluate is not None:  # process 0 alone, on its own copy of the state; the others wait for it
+                local = cluster.local_copy(state)
+                with cluster.alone():
+                    record.update({f"eval_{k}": v for k, v in evaluate(local).items()})
+            cluster.barrier(f"evaluated-{step}")
         history.append(record)
         if writer is not None:
             writer.write(record)

@@ -14,6 +14,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from genjax.core.errors import ConfigError
+from genjax.train import cluster
 
 DATA_AXIS = "data"
 SEED_AXIS = "seeds"
@@ -29,8 +30,8 @@ def _mesh(devices: int, axis: str) -> Mesh:
 
 def data_mesh(devices: int, batch_rows: int) -> Mesh:
     """A 1-D mesh named ``"data"`` over the first ``devices`` devices; the batch must split evenly."""
-    if jax.process_count() > 1 and devices != jax.device_count():
-        raise ConfigError(f"with {jax.process_count()} processes, training uses all {jax.device_count()} devices of "
+    if cluster.processes() > 1 and devices != jax.device_count():
+        raise ConfigError(f"with {cluster.processes()} processes, training uses all {jax.device_count()} devices of "
                           f"the cluster; got devices={devices!r} (omit --devices)")
     mesh = _mesh(devices, DATA_AXIS)
     if batch_rows % devices:
@@ -54,7 +55,7 @@ def replicate(tree: Any, mesh: Mesh | None) -> Any:
     if mesh is None:
         return jax.device_put(tree)
     sharding = NamedSharding(mesh, PartitionSpec())
-    if jax.process_count() == 1:
+    if cluster.processes() == 1:
         return jax.device_put(tree, sharding)
     # Every process holds the same tree (a state from the same seed): each fills its own devices, with no
     # communication (device_put would compare the processes' values first, a collective per leaf).

@@ -22,6 +22,7 @@ from genjax.core.data import Dataset
 from genjax.core.errors import ConfigError
 from genjax.models import registry
 from genjax.models.family import Family
+from genjax.train import cluster
 from genjax.train.mesh import SEED_AXIS, replicate, seed_mesh
 from genjax.train.steps import CompiledCalls, divergence, run_config, scan_steps, validate_arguments
 
@@ -52,6 +53,9 @@ def fit_seeds(family: Family | str, config: Any, dataset: Dataset, *, steps: int
     every seed. A non-finite loss in any seed raises ``TrainingDiverged``.
     """
     family = registry.lookup(family)
+    if cluster.processes() > 1:
+        raise ConfigError(f"fit_seeds trains in one process, and this one is one of {cluster.processes()}; train each "
+                          "seed with genjax.fit across the cluster, or the seeds in separate single-process jobs")
     seeds = tuple(seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be a non-empty list of distinct integers, got {list(seeds)}")
