@@ -62,22 +62,31 @@ def train_and_evaluate(family: Family | str, config: Any, dataset: Dataset, *, w
         return Outcome(fit(family, config, dataset, workdir=workdir, **options), {}, [])
     with rundir.claimed(workdir, options.get("resume", False)):  # one writer from training to eval.json
         result = fit(family, config, dataset, workdir=workdir, **options)
-        state = cluster.local_copy(result.state)
-        with cluster.alone():  # a cluster's process 0, by itself, on its own copy of the state
-            figures = [plots.loss_curves(result.history, workdir / "loss_curve.png", title or family.NAME)]
-            figures += write_figures(family, state, dataset, workdir)
+        stats = {"steps": int(result.state.step), "train_seconds": round(result.train_seconds, 3),
+                 "compile_seconds": round(result.compile_seconds, 3),
+                 "steps_per_second": round(result.steps_per_second, 1)}
+        report, figures = finish_run(family, cluster.local_copy(result.state), result.history, dataset, workdir,
+                                     title or family.NAME, stats)
+        return Outcome(result, report, figures)
+
+
+def finish_run(family: Family, state: Any, history: list[dict], dataset: Dataset, workdir: Path, title: str,
+               stats: dict) -> tuple[dict, list[Path]]:
+    """What a trained run directory gets after training: ``loss_curve.png`` from ``history``, the family's figures,
+    then ``eval.json`` (the full evaluation of ``state``, ``stats``, ``eval_seconds`` and parameters). Runs in this
+    process alone (a cluster's process 0). EvaluationError (one line) when the evaluation fails; the figures and
+    checkpoints stay."""
+    with cluster.alone():
+        figures = [plots.loss_curves(history, workdir / "loss_curve.png", title)]
+        figures += write_figures(family, state, dataset, workdir)
         started = time.perf_counter()
         try:
-            with cluster.alone():
-                report = evaluation.evaluate(family, state, dataset, full=True)
+            report = evaluation.evaluate(family, state, dataset, full=True)
         except (GenjaxError, MemoryError, ArithmeticError, ValueError, jax.errors.JaxRuntimeError) as exc:
             cause = str(exc) if isinstance(exc, GenjaxError) else f"{type(exc).__name__}: {exc}".replace("\n", " ")
             raise EvaluationError(f"evaluation failed after training ({cause}); {workdir} keeps the checkpoint and "
                                   "figures") from exc
-        report.update(steps=int(result.state.step), train_seconds=round(result.train_seconds, 3),
-                      compile_seconds=round(result.compile_seconds, 3),
-                      steps_per_second=round(result.steps_per_second, 1),
-                      eval_seconds=round(time.perf_counter() - started, 1),
-                      parameters=parameter_count(result.state.params))
-        (workdir / rundir.EVAL_FILE).write_text(json.dumps(report, indent=2) + "\n")
-        return Outcome(result, report, figures)
+    report.update(**stats, eval_seconds=round(time.perf_counter() - started, 1),
+                  parameters=parameter_count(state.params))
+    (workdir / rundir.EVAL_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    return report, figures

@@ -34,10 +34,13 @@ class TrainingDiverged(Exception):
         self.step, self.loss = step, loss
         self.saved: bool | None = None  # set by the loop: None without a workdir
         self.checkpoint: int | None = None  # set by the loop: the newest checkpoint kept, if any
+        self.run: str | None = None  # set by a sweep: the first run that diverged
         super().__init__(step, loss)
 
     def __str__(self) -> str:
         what = f"training diverged: loss is {self.loss} at step {self.step}"
+        if self.run is not None:
+            what += f" in run {self.run}"
         if self.saved is None:
             return what
         if self.checkpoint is None:

@@ -19,7 +19,10 @@ class State(struct.PyTreeNode):
     parameter set, under the same names) and ``extra`` (family-specific arrays such as an EMA of the
     generator; may be empty). Static (part of the tree structure, so one compile serves every state
     of one config): ``config`` (the family's frozen Config), ``data_shape`` (one example's shape, e.g.
-    (8, 8, 1)) and ``optimizers`` (the optax transformation of each named parameter set).
+    (8, 8, 1)) and ``optimizers`` (the optax transformation of each named parameter set). ``hyper`` (leaves,
+    empty outside sweeps): swept config values as arrays, which :meth:`hp` returns in place of the config's,
+    and ``hyper["update_scale"][name]``, a factor on ``optimizers[name]``'s updates (a swept learning rate
+    over the config's); see :mod:`genjax.train.sweep`.
 
     Every update goes through :meth:`update`: one optimizer step of one named parameter set.
     :meth:`apply_gradients` updates every set it gets gradients for and counts one train step.
@@ -32,6 +35,7 @@ class State(struct.PyTreeNode):
     config: Any = struct.field(pytree_node=False)
     data_shape: tuple[int, ...] = struct.field(pytree_node=False)
     optimizers: FrozenDict = struct.field(pytree_node=False)
+    hyper: dict[str, Any] = struct.field(default_factory=dict)
 
     @classmethod
     def create(cls, *, params: dict[str, Any], optimizers: Mapping[str, optax.GradientTransformation], config: Any,
@@ -41,9 +45,16 @@ class State(struct.PyTreeNode):
         return cls(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state, extra=extra or {},
                    config=config, data_shape=tuple(data_shape), optimizers=FrozenDict(optimizers))
 
+    def hp(self, field: str) -> Any:
+        """The value of config ``field`` this state trains with: the swept array in ``hyper``, else the config's."""
+        return self.hyper[field] if field in self.hyper else getattr(self.config, field)
+
     def update(self, name: str, grads: Any) -> State:
         """One step of ``optimizers[name]`` on ``params[name]`` with ``grads``; ``step`` is left alone."""
         updates, opt_state = self.optimizers[name].update(grads, self.opt_state[name], self.params[name])
+        scale = self.hyper.get("update_scale", {}).get(name)
+        if scale is not None:
+            updates = jax.tree.map(lambda u: u * scale, updates)
         return self.replace(params={**self.params, name: optax.apply_updates(self.params[name], updates)},
                             opt_state={**self.opt_state, name: opt_state})
 

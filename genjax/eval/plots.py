@@ -149,3 +149,32 @@ def trial_scatters(samples: Sequence[np.ndarray], modes: np.ndarray, titles: Seq
         ax.set_aspect("equal")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     return path
+
+
+def sweep_curves(table: Sequence[dict], field: str, measure: str, path: Path) -> Path:
+    """A sweep's ``measure`` (mean with standard-error bars over seeds) against the values of ``field``, one line per
+    combination of the other swept fields; log x when the values span more than a factor of 10. ``table``: the rows
+    of :func:`genjax.cli.sweep.summarise`."""
+    lines: dict[tuple, list[tuple[float, float, float]]] = {}
+    for row in table:
+        stat = row["measures"].get(measure)
+        if stat is None:
+            continue
+        others = tuple((f, v) for f, v in row["setting"].items() if f != field)
+        lines.setdefault(others, []).append((row["setting"][field], stat["mean"], stat["se"] or 0.0))
+    fig, axes = _subplots(1, 1, (5.0, 3.5))
+    ax = axes[0, 0]
+    for others, points in lines.items():
+        x, y, se = (np.array(column, dtype=float) for column in zip(*sorted(points)))
+        label = ", ".join(f"{f}={v:g}" for f, v in others) or measure
+        ax.errorbar(x, y, yerr=se, marker="o", capsize=3, label=label)
+    values = [row["setting"][field] for row in table]
+    if min(values) > 0 and max(values) / min(values) > 10:
+        ax.set_xscale("log")
+    ax.set_xlabel(field)
+    ax.set_ylabel(measure)
+    ax.set_title(f"{measure} against {field} (mean ± s.e. over seeds)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path

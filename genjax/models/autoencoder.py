@@ -19,6 +19,8 @@ from genjax.nn import losses, nets
 
 NAME = "autoencoder"
 DEFAULT_STEPS = 5000  # what the scripts train for unless told otherwise
+# Fields a sweep may vary in one program (genjax.train.sweep): a learning rate names the optimizers it drives.
+SWEEPABLE = {"learning_rate": ("encoder", "decoder")}
 CAPABILITIES = Capabilities(encodes=True)
 NOISES = ("none", "gaussian", "masking")
 

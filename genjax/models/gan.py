@@ -29,6 +29,9 @@ from genjax.nn import losses, nets
 
 NAME = "gan"
 DEFAULT_STEPS = 80_000  # what the scripts train for unless told otherwise
+# Fields a sweep may vary in one program (genjax.train.sweep): a learning rate names the optimizers it drives.
+SWEEPABLE = {"g_learning_rate": ("generator",), "d_learning_rate": ("discriminator",), "r1_weight": (),
+             "gp_weight": (), "ema_decay": ()}
 CAPABILITIES = Capabilities(samples=True, heads=True, labels=True)  # heads: the classes of a conditional GAN
 
 
@@ -194,9 +197,9 @@ def discriminator_update(state: State, x_real: jax.Array, y_real: jax.Array, key
             return _critic(state, params, new_stats, v, y, update_stats=False)[0]
 
         if cfg.loss == "wgan_gp":
-            loss = loss + cfg.gp_weight * losses.gradient_penalty(critic, real_p, fake_p, k_gp)
+            loss = loss + state.hp("gp_weight") * losses.gradient_penalty(critic, real_p, fake_p, k_gp)
         if cfg.r1_weight:
-            loss = loss + cfg.r1_weight * losses.r1_penalty(critic, real_p)
+            loss = loss + state.hp("r1_weight") * losses.r1_penalty(critic, real_p)
         return loss, (new_stats, {"d_loss": loss, "d_real": jnp.mean(d_real), "d_fake": jnp.mean(d_fake)})
 
     (_, (d_stats, step_metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params["discriminator"])
@@ -222,7 +225,7 @@ def generator_update(state: State, y: jax.Array | None, key: jax.Array) -> tuple
 
     (g_loss, g_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params["generator"])
     state = state.apply_gradients({"generator": grads})
-    ema = optax.incremental_update(state.params["generator"], state.extra["g_ema"], 1.0 - cfg.ema_decay)
+    ema = optax.incremental_update(state.params["generator"], state.extra["g_ema"], 1.0 - state.hp("ema_decay"))
     return state.replace(extra={**state.extra, "g_ema": ema, "g_stats": g_stats}), g_loss
 
 
