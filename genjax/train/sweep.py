@@ -223,11 +223,16 @@ def _restore(family: Family, runs: list[Run], states: Any, checkpointers: list[C
     step = max(common)
     restored = []
     for i, checkpointer in enumerate(checkpointers):
-        like = without_hyper(jax.tree.map(lambda leaf, i=i: leaf[i], states))
+        like = without_hyper(_run_of(states, i))
         state = checkpointer.restore(like, step)
-        restored.append(state.replace(hyper=jax.tree.map(lambda leaf, i=i: leaf[i], states.hyper)))
+        restored.append(state.replace(hyper=_run_of(states, i).hyper))
     stacked = jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *restored)
     return stacked, [rundir.restart_metrics(d, step) for d in directories]
+
+
+def _run_of(states: Any, i: int) -> Any:
+    """Run ``i``'s slice of host-side stacked states (arrays, not NumPy scalars, which orbax refuses)."""
+    return jax.tree.map(lambda leaf: np.asarray(leaf[i]), states)
 
 
 def _save(checkpointers: list[Checkpointer], states: Any, runs: list[Run], stop: StopRequests) -> None:
@@ -237,7 +242,7 @@ def _save(checkpointers: list[Checkpointer], states: Any, runs: list[Run], stop:
     host = jax.device_get(states)
     with stop.critical():
         for i, checkpointer in enumerate(checkpointers):
-            checkpointer.save(without_hyper(jax.tree.map(lambda leaf, i=i: leaf[i], host)))
+            checkpointer.save(without_hyper(_run_of(host, i)))
 
 
 def _loop(family: Family, runs: list[Run], states: Any, data: dict, train_keys: jax.Array, calls: CompiledCalls,

@@ -1,0 +1,148 @@
+"""Sweeps in one program: each run equals its separate run, complete run directories, exact resume after a
+signal or a save cut short, and one line for a bad sweep."""
+import json
+import os
+import shutil
+import signal
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+import genjax
+from genjax import autoencoder, gan
+from genjax.cli import sweep as sweep_script
+from genjax.cli.common import run_main
+from genjax.core.errors import ConfigError, Interrupted
+from genjax.train import loop, sweep
+from genjax.train.writers import JsonlWriter
+
+GAN = gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16, schedule="constant")
+GRID = {"g_learning_rate": [1e-3, 2e-3], "r1_weight": [0.0, 1.0]}
+
+
+def test_two_settings_by_two_seeds_equal_the_four_separate_runs(digits):
+    result = sweep.fit_sweep(gan, GAN, digits, steps=200, sweep={"r1_weight": [0.0, 1.0]}, seeds=[0, 1],
+                             steps_per_call=100, progress=False)
+    assert [run.name for run in result.runs] == ["r1_weight=0/seed-0", "r1_weight=0/seed-1", "r1_weight=1/seed-0",
+                                                 "r1_weight=1/seed-1"]
+    assert np.shape(result.history[-1]["loss"]) == (4,)
+    for i, run in enumerate(result.runs):
+        alone = loop.fit(gan, run.config, digits, steps=200, seed=run.seed, steps_per_call=100, eval_every=0,
+                         checkpoint_every=0, progress=False)
+        assert result.state(i).config == alone.state.config
+        chex.assert_trees_all_close(result.state(i).params, alone.state.params, atol=1e-6, rtol=0)
+
+
+def test_learning_rates_and_weights_reach_the_step_as_arrays(digits):
+    base, runs = sweep.plan(gan, GAN, digits, 100, GRID, [0])
+    assert base.g_learning_rate == 2e-3 and base.r1_weight == 1.0  # the largest: R1 runs for every setting
+    assert [r.config.g_learning_rate for r in runs] == [1e-3, 1e-3, 2e-3, 2e-3]
+    hyper = sweep.hyper(gan, base, runs[0].setting)
+    assert hyper["r1_weight"] == 0.0 and hyper["update_scale"] == {"generator": np.float32(0.5)}
+
+
+@pytest.fixture(scope="module")
+def straight(digits, tmp_path_factory):
+    """An uninterrupted sweep of the tiny autoencoder's learning rate, 2 seeds, with run directories."""
+    workdir = tmp_path_factory.mktemp("straight")
+    return sweep.fit_sweep(autoencoder, AE, digits, workdir=workdir, **SWEEP), workdir
+
+
+AE = autoencoder.Config(hidden_dims=(32,), latent_dim=4, batch_size=32)
+SWEEP = dict(steps=150, sweep={"learning_rate": [1e-3, 3e-3]}, seeds=[0, 1], steps_per_call=50, checkpoint_every=50,
+             progress=False)
+
+
+def test_each_run_directory_is_a_run_that_load_run_reads(straight):
+    result, workdir = straight
+    for i, run in enumerate(result.runs):
+        family, config, state = genjax.load_run(workdir / run.name)
+        assert family is autoencoder and config.learning_rate == run.setting["learning_rate"]
+        assert int(state.step) == 150 and state.hyper == {}
+        chex.assert_trees_all_equal(state.params, result.state(i).params)
+        records = [json.loads(line) for line in (workdir / run.name / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in records] == [50, 100, 150]
+        assert records[-1]["loss"] == pytest.approx(result.history[-1]["loss"][i])
+
+
+def test_a_save_cut_short_resumes_from_the_newest_step_every_run_has(straight, digits, tmp_path):
+    result, workdir = straight
+    shutil.copytree(workdir, tmp_path / "w")
+    for run in result.runs[:3]:  # a kill during the final save: the last run has no checkpoint 150
+        shutil.rmtree(tmp_path / "w" / run.name / "checkpoints" / "150")
+    shutil.rmtree(tmp_path / "w" / result.runs[3].name / "checkpoints" / "100")
+    resumed = sweep.fit_sweep(autoencoder, AE, digits, workdir=tmp_path / "w", resume=True, **SWEEP)
+    assert [r["step"] for r in resumed.history] == [50, 100, 150]  # from step 50, the newest all four have
+    chex.assert_trees_all_equal(resumed.states.params, result.states.params)
+
+
+def test_sigterm_saves_every_run_and_resume_ends_where_the_straight_sweep_ends(straight, digits, tmp_path,
+                                                                              monkeypatch):
+    result, _ = straight
+    write, sent = JsonlWriter.write, []
+
+    def signal_at_100(self, record):  # once, while the first run's record of step 100 is written
+        write(self, record)
+        if record["step"] == 100 and not sent:
+            sent.append(os.kill(os.getpid(), signal.SIGTERM))
+
+    monkeypatch.setattr(JsonlWriter, "write", signal_at_100)
+    with pytest.raises(Interrupted, match="stopped by SIGTERM at step 100"):
+        sweep.fit_sweep(autoencoder, AE, digits, workdir=tmp_path, **SWEEP)
+    monkeypatch.setattr(JsonlWriter, "write", write)
+    assert all(sorted(int(p.name) for p in (tmp_path / r.name / "checkpoints").iterdir()) == [50, 100]
+               for r in result.runs)
+    resumed = sweep.fit_sweep(autoencoder, AE, digits, workdir=tmp_path, resume=True, **SWEEP)
+    chex.assert_trees_all_equal(resumed.states.params, result.states.params)
+
+
+def test_the_script_writes_the_table_the_plots_and_every_run(tmp_path, capsys):
+    workdir = tmp_path / "s"
+    argv = ["--model", "autoencoder", "--dataset", "digits", "--steps", "100", "--steps-per-call", "50",
+            "--set", "hidden_dims=32", "--set", "latent_dim=4", "--set", "batch_size=32",
+            "--sweep", "learning_rate=1e-3,3e-3", "--seeds", "2", "--workdir", str(workdir), "--no-progress"]
+    assert run_main(lambda: sweep_script.main(argv), sweep_script.PROG) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((workdir / "sweep.json").read_text())
+    assert summary["measure"] == "test_mse" and len(summary["table"]) == 2
+    assert [row["best"] for row in summary["table"]].count(True) == 1
+    best = min(summary["table"], key=lambda row: row["measures"]["test_mse"]["mean"])
+    assert best["best"] and best["measures"]["test_mse"]["se"] > 0
+    assert "| learning_rate | test_mse |" in out and "**" in out
+    assert (workdir / "sweep_learning_rate.png").stat().st_size > 0
+    for run in summary["runs"]:
+        files = {p.name for p in (workdir / run).iterdir()}
+        assert {"config.json", "metrics.jsonl", "eval.json", "loss_curve.png", "checkpoints"} <= files, files
+        assert json.loads((workdir / run / "eval.json").read_text())["runs_in_program"] == 4
+
+
+@pytest.mark.parametrize("sweep_args,message", [
+    (["--sweep", "learning_rat=1e-3,2e-3"], "autoencoder has no config field 'learning_rat'; sweepable in one "
+                                             "program: learning_rate"),
+    (["--sweep", "hidden_dims=32,64"], "hidden_dims changes shapes or code"),
+    (["--sweep", "batch_size=16,32"], "batch_size changes shapes or code"),
+    (["--sweep", "learning_rate="], "needs a comma-separated list of numbers"),
+    (["--sweep", "learning_rate=1e-3,,2e-3"], "needs a comma-separated list of numbers"),
+    (["--sweep", "learning_rate=fast,slow"], "every value must be a number"),
+    (["--sweep", "learning_rate=-1,1e-3"], "learning_rate"),
+    ([], "needs at least one --sweep"),
+    (["--sweep", "learning_rate=1e-3", "--seeds", "0"], "--seeds must be a positive integer"),
+])
+def test_bad_sweeps_exit_2_with_one_line(sweep_args, message, tmp_path, capsys):
+    argv = ["--model", "autoencoder", "--dataset", "digits", "--workdir", str(tmp_path / "s"), *sweep_args]
+    assert run_main(lambda: sweep_script.main(argv), sweep_script.PROG) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_library_refuses_what_the_script_refuses(digits):
+    with pytest.raises(ConfigError, match="latent_dim changes shapes or code"):
+        sweep.fit_sweep(autoencoder, AE, digits, steps=10, sweep={"latent_dim": [2, 4]})
+    with pytest.raises(ConfigError, match="the list of values is empty"):
+        sweep.fit_sweep(autoencoder, AE, digits, steps=10, sweep={"learning_rate": []})
+    with pytest.raises(ConfigError, match="a sweep needs at least one"):
+        sweep.fit_sweep(autoencoder, AE, digits, steps=10, sweep={})
+    assert jax.device_count() == 8
