@@ -126,6 +126,8 @@ def test_the_script_writes_the_table_the_plots_and_every_run(tmp_path, capsys):
     (["--sweep", "learning_rate="], "needs a comma-separated list of numbers"),
     (["--sweep", "learning_rate=1e-3,,2e-3"], "needs a comma-separated list of numbers"),
     (["--sweep", "learning_rate=fast,slow"], "every value must be a number"),
+    (["--sweep", "learning_rate=1e-3,1e-3"], "the values repeat"),
+    (["--sweep", "learning_rate=1e-3", "--sweep", "learning_rate=2e-3"], "is given twice"),
     (["--sweep", "learning_rate=-1,1e-3"], "learning_rate"),
     ([], "needs at least one --sweep"),
     (["--sweep", "learning_rate=1e-3", "--seeds", "0"], "--seeds must be a positive integer"),
@@ -146,3 +148,11 @@ def test_the_library_refuses_what_the_script_refuses(digits):
     with pytest.raises(ConfigError, match="a sweep needs at least one"):
         sweep.fit_sweep(autoencoder, AE, digits, steps=10, sweep={})
     assert jax.device_count() == 8
+
+
+def test_the_runs_split_over_devices_train_as_in_one_device(straight, digits):
+    result, _ = straight
+    split = sweep.fit_sweep(autoencoder, AE, digits, devices=4, **{**SWEEP, "checkpoint_every": 0})
+    leaf = jax.tree.leaves(split.states.params)[0]
+    assert len(leaf.sharding.device_set) == 4
+    chex.assert_trees_all_close(split.states.params, result.states.params, atol=1e-6, rtol=0)

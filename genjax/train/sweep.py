@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import time
 from collections.abc import Sequence
@@ -198,6 +199,7 @@ def fit_sweep(family: Family | str, config: Any, dataset: Dataset, *, steps: int
                 directory.mkdir(parents=True, exist_ok=True)
                 rundir.prepare(directory, description, resume, overwrite)
                 checkpointer = Checkpointer(directory / rundir.CHECKPOINTS, keep)
+                checkpointer.after_save = functools.partial(rundir.discard_previous, directory)
                 cleanup.callback(checkpointer.close)
                 checkpointers.append(checkpointer)
                 writers.append(JsonlWriter(directory))
