@@ -6,7 +6,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = {"genjax-train", "genjax-compare", "genjax-mode-coverage", "genjax-make-mixture"}
+SCRIPTS = {"genjax-train", "genjax-compare", "genjax-sweep", "genjax-mode-coverage", "genjax-make-mixture"}
 
 
 def test_the_wheel_holds_only_genjax_and_its_console_scripts(tmp_path):
