@@ -1,13 +1,14 @@
 """A hyperparameter sweep in one program against the same runs as separate processes, in one session.
 
-    python -m benchmarks.sweep --json benchmarks/sweep.json   # about 18 min on 2 cores
-    python -m benchmarks.sweep --devices 3 ...   # the sweep split over 3 forced CPU devices (27 runs: 9 each)
+    python -m benchmarks.sweep --json benchmarks/sweep.json   # about 17 min on 2 cores
+    python -m benchmarks.sweep --devices 1 --runs-per-group 27 ...   # one device, all 27 runs vmapped together
 
 The GAN on the digits (its default preset), 3 generator learning rates x 3 R1 weights x 3 seeds = 27 runs of
 ``--steps`` steps: once as ``experiments.sweep`` (one process, one compiled program, then each run's full
 evaluation), and once as 27 ``experiments.train`` processes one after the other (``--eval-every 0``, so that both
-evaluate each run once, at its end). Wall time counts from each process's start to its exit. Also reports how far
-each run's final generator parameters are from its separate run's (float rounding, grown over the steps).
+evaluate each run once, at its end). The sweep runs as a user runs it: its own choice of devices and groups unless
+``--devices`` / ``--runs-per-group`` force them. Wall time counts from each process's start to its exit. Also reports
+how far each run's final generator parameters are from its separate run's (float rounding, grown over the steps).
 """
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ SEEDS = 3
 COMMON = ["--model", "gan", "--dataset", "digits", "--no-progress"]
 
 
-def timed(command: list[str], devices: int = 1) -> float:
+def timed(command: list[str], devices: int | None = None) -> float:
     """Seconds from the start of ``command`` (a ``python -m`` module and its arguments) to its exit, with ``devices``
-    forced CPU devices; it must succeed."""
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    forced CPU devices (None: no XLA_FLAGS, the command's own choice); it must succeed."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    if devices is not None:
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True, env=env)
     if done.returncode:
@@ -47,14 +50,18 @@ def timed(command: list[str], devices: int = 1) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--devices", type=int, default=1, help="split the sweep's runs over this many forced CPU devices")
+    p.add_argument("--devices", type=int, help="split the sweep's runs over this many forced CPU devices (default: "
+                                               "the script's choice)")
+    p.add_argument("--runs-per-group", type=int, help="the sweep's --runs-per-group (default: the script's choice)")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     root = Path(tempfile.mkdtemp(prefix="genjax-sweep-bench-"))
     steps = ["--steps", str(args.steps)]
     sweep_seconds = timed(["experiments.sweep", *COMMON, *steps, "--workdir", str(root / "sweep"), "--seeds",
                            str(SEEDS), "--sweep", "g_learning_rate=" + ",".join(map(str, LEARNING_RATES)),
-                           "--sweep", "r1_weight=" + ",".join(map(str, R1_WEIGHTS)), "--devices", str(args.devices)],
+                           "--sweep", "r1_weight=" + ",".join(map(str, R1_WEIGHTS)),
+                           *([] if args.devices is None else ["--devices", str(args.devices)]),
+                           *([] if args.runs_per_group is None else ["--runs-per-group", str(args.runs_per_group)])],
                           args.devices)
     print(f"sweep in one program: {sweep_seconds:.1f} s", flush=True)
     separate, distances = [], []
@@ -71,7 +78,8 @@ def main() -> None:
     result = {
         "machine": f"{platform.machine()}, {jax.device_count()} {jax.devices()[0].platform} device(s), "
                    f"jax {jax.__version__}",
-        "steps": args.steps, "runs": len(separate), "sweep_devices": args.devices,
+        "steps": args.steps, "runs": len(separate), "sweep_devices": summary["devices"],
+        "sweep_runs_per_group": summary["runs_per_group"],
         "sweep_seconds": round(sweep_seconds, 1),
         "sweep_parts_seconds": {k: round(v, 1) for k, v in summary["seconds"].items()},
         "separate_seconds_total": round(sum(separate), 1),

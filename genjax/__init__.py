@@ -1,10 +1,10 @@
 """genjax: autoencoders and deep generative networks in JAX, with pure jit-compiled training steps.
 
 Families: ``genjax.autoencoder``, ``genjax.vae``, ``genjax.gan`` and ``genjax.dgn`` (the contract they
-keep: ``genjax.models.family``). ``genjax.fit`` is the one training loop, ``genjax.fit_seeds`` many
-seeds in one program, ``genjax.load_run`` brings back a trained run, ``genjax.evaluate`` measures a
-trained state. docs/ARCHITECTURE.md describes the layers. Names are imported on first use, so
-``import genjax`` is cheap and changes nothing outside genjax.
+keep: ``genjax.models.family``). ``genjax.fit`` is the one training loop, ``genjax.fit_sweep`` trains a
+grid of hyperparameters times seeds in one program (``genjax.fit_seeds``: seeds only), ``genjax.load_run``
+brings back a trained run, ``genjax.evaluate`` measures a trained state. docs/ARCHITECTURE.md describes the
+layers. Names are imported on first use, so ``import genjax`` is cheap and changes nothing outside genjax.
 """
 import importlib
 
@@ -21,11 +21,12 @@ _EXPORTS = {  # public name -> (module, attribute; None: the module itself)
     "registry": ("genjax.models.registry", None),
     "fit": ("genjax.experiment", "fit"),
     "train_and_evaluate": ("genjax.experiment", "train_and_evaluate"),
-    "fit_seeds": ("genjax.train.seeds", "fit_seeds"),
+    "fit_seeds": ("genjax.train.sweep", "fit_seeds"),
+    "fit_sweep": ("genjax.train.sweep", "fit_sweep"),
     "load_run": ("genjax.train.rundir", "load_run"),
     "evaluate": ("genjax.eval.evaluate", "evaluate"),
     "FitResult": ("genjax.train.loop", "FitResult"),
-    "SeedsResult": ("genjax.train.seeds", "SeedsResult"),
+    "SweepResult": ("genjax.train.sweep", "SweepResult"),
     "State": ("genjax.core.state", "State"),
     **{name: ("genjax.core.errors", name) for name in (
         "ConfigError", "DataError", "EvaluationError", "GenjaxError", "Interrupted", "NonFiniteError", "RunError",

@@ -203,5 +203,5 @@ def test_the_scripts_refuse_partial_cluster_flags_with_one_line(capsys):
 
 def test_fit_seeds_refuses_a_cluster(digits, tiny_config, monkeypatch):
     monkeypatch.setattr(cluster, "processes", lambda: 2)
-    with pytest.raises(ConfigError, match="fit_seeds trains in one process, and this one is one of 2"):
+    with pytest.raises(ConfigError, match=r"a sweep \(or fit_seeds\) trains in one process, and this one is one of 2"):
         genjax.fit_seeds(autoencoder, tiny_config, digits, steps=10, seeds=[0])

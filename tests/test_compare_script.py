@@ -65,8 +65,11 @@ def test_tiny_comparison_writes_a_consistent_report(tmp_path, capsys, tiny_prese
     assert run(["--workdir", str(tmp_path), "--steps", "150", "--no-progress", *models]) == 2
     assert "holds a run of dgn (tiny_dgn) with other settings (config.decay_steps)" in capsys.readouterr().err
     assert json.loads((tmp_path / "report.json").read_text())["steps"] == 100  # refused before training anything
-    assert run(["--workdir", str(tmp_path), "--steps", "150", "--no-progress", "--overwrite", *models]) == 0
+    assert run(["--workdir", str(tmp_path), "--steps", "150", "--no-progress", "--overwrite", "--models",
+                "tiny_ae"]) == 0  # one model is enough to show --overwrite retrains
     assert json.loads((tmp_path / "report.json").read_text())["steps"] == 150
+    last = (tmp_path / "autoencoder-tiny_ae" / "metrics.jsonl").read_text().splitlines()[-1]
+    assert json.loads(last)["step"] == 150  # trained again, to the new budget
 
 
 def test_print_config_resolves_every_model_without_training(tmp_path, capsys):

@@ -1,5 +1,5 @@
-"""Runs that survive SIGTERM, SIGINT and SIGKILL: a clean stop saves, a resume ends bitwise where an
-uninterrupted run ends, and a killed save is never taken for a complete checkpoint."""
+"""Runs that survive SIGTERM and SIGKILL (SIGINT: tests/test_faults.py): a clean stop saves, a resume ends bitwise
+where an uninterrupted run ends, and a killed save is never taken for a complete checkpoint."""
 import json
 import os
 import signal
@@ -15,7 +15,7 @@ import genjax
 from genjax.train.checkpoint import Checkpointer
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = 600
+STEPS = 300
 ARGS = ["--model", "autoencoder", "--dataset", "digits", "--set", "hidden_dims=32", "--set", "latent_dim=4",
         "--set", "batch_size=32", "--steps-per-call", "10", "--checkpoint-every", "10", "--eval-every", "0",
         "--keep", "2", "--no-progress"]
@@ -62,7 +62,7 @@ def resume_to_the_end(workdir):
     return final_params(workdir)
 
 
-@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143)])  # SIGINT (130): tests/test_faults.py, in-process
 def test_a_signal_finishes_the_call_saves_and_exits_cleanly(tmp_path, straight, signum, code):
     proc = start(tmp_path)
     wait_for_checkpoints(tmp_path, proc)
@@ -78,7 +78,7 @@ def test_a_signal_finishes_the_call_saves_and_exits_cleanly(tmp_path, straight, 
     chex.assert_trees_all_equal(resume_to_the_end(tmp_path), straight)
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.15, 0.4])
+@pytest.mark.parametrize("delay", [0.0, 0.3])
 def test_kill_9_at_any_moment_then_resume_ends_bitwise_equal(tmp_path, straight, delay):
     """Saves every 10 steps (about as long as the steps between them), so the kills land in steps and in saves."""
     proc = start(tmp_path)

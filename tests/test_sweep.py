@@ -1,9 +1,13 @@
 """Sweeps in one program: each run equals its separate run, complete run directories, exact resume after a
-signal or a save cut short, and one line for a bad sweep."""
+signal, a kill or a save cut short, and one line for a bad sweep."""
 import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import chex
 import jax
@@ -11,15 +15,20 @@ import numpy as np
 import pytest
 
 import genjax
-from genjax import autoencoder, gan
+from genjax import autoencoder, gan, vae
 from genjax.cli import sweep as sweep_script
 from genjax.cli.common import run_main
 from genjax.core.errors import ConfigError, Interrupted
 from genjax.train import loop, sweep
+from genjax.train.checkpoint import Checkpointer
 from genjax.train.writers import JsonlWriter
 
+ROOT = Path(__file__).resolve().parents[1]
 GAN = gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16, schedule="constant")
 GRID = {"g_learning_rate": [1e-3, 2e-3], "r1_weight": [0.0, 1.0]}
+AE = autoencoder.Config(hidden_dims=(32,), latent_dim=4, batch_size=32)
+SWEEP = dict(steps=150, sweep={"learning_rate": [1e-3, 3e-3]}, seeds=[0, 1], steps_per_call=50, checkpoint_every=50,
+             progress=False)
 
 
 def test_two_settings_by_two_seeds_equal_the_four_separate_runs(digits):
@@ -32,7 +41,35 @@ def test_two_settings_by_two_seeds_equal_the_four_separate_runs(digits):
         alone = loop.fit(gan, run.config, digits, steps=200, seed=run.seed, steps_per_call=100, eval_every=0,
                          checkpoint_every=0, progress=False)
         assert result.state(i).config == alone.state.config
+        if run.setting["r1_weight"] == 1.0:  # the program's own config, one run at a time: the same bits
+            chex.assert_trees_all_equal(result.state(i).params, alone.state.params)
+        else:  # R1 computed and weighted by 0, where the separate run leaves it out: float rounding
+            chex.assert_trees_all_close(result.state(i).params, alone.state.params, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("family,config,field,values", [
+    (vae, vae.Config(hidden_dims=(32,), latent_dim=4, batch_size=32), "kl_warmup_steps", [0, 40]),
+    (autoencoder, AE, "noise_level", [0.05, 0.3]),
+    (autoencoder, AE, "sparsity_weight", [0.0, 0.1]),
+])
+def test_more_swept_fields_equal_their_separate_runs(digits, family, config, field, values):
+    result = sweep.fit_sweep(family, config, digits, steps=60, sweep={field: values}, seeds=[0], steps_per_call=30,
+                             progress=False)
+    for i, run in enumerate(result.runs):
+        assert getattr(run.config, field) == values[i] and type(getattr(run.config, field)) is type(values[i])
+        alone = loop.fit(family, run.config, digits, steps=60, seed=0, steps_per_call=30, eval_every=0,
+                         checkpoint_every=0, progress=False)
         chex.assert_trees_all_close(result.state(i).params, alone.state.params, atol=1e-6, rtol=0)
+
+
+def test_vmapped_groups_train_as_one_run_at_a_time(digits):
+    """A CPU trains one run at a time by default; vmapped groups (an accelerator's default) end within 1e-6."""
+    args = dict(steps=100, sweep={"r1_weight": [0.0, 1.0]}, seeds=[0, 1], steps_per_call=50, progress=False)
+    one, two = (sweep.fit_sweep(gan, GAN, digits, group=group, **args) for group in (None, 2))
+    assert (one.runs_per_group, two.runs_per_group) == (1, 2)
+    chex.assert_trees_all_close(one.states.params, two.states.params, atol=1e-6, rtol=0)
+    with pytest.raises(ConfigError, match="runs_per_group must be an integer between 1 and the 4 runs"):
+        sweep.fit_sweep(gan, GAN, digits, group=5, **args)
 
 
 def test_learning_rates_and_weights_reach_the_step_as_arrays(digits):
@@ -49,10 +86,6 @@ def straight(digits, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("straight")
     return sweep.fit_sweep(autoencoder, AE, digits, workdir=workdir, **SWEEP), workdir
 
-
-AE = autoencoder.Config(hidden_dims=(32,), latent_dim=4, batch_size=32)
-SWEEP = dict(steps=150, sweep={"learning_rate": [1e-3, 3e-3]}, seeds=[0, 1], steps_per_call=50, checkpoint_every=50,
-             progress=False)
 
 
 def test_each_run_directory_is_a_run_that_load_run_reads(straight):
@@ -131,6 +164,8 @@ def test_the_script_writes_the_table_the_plots_and_every_run(tmp_path, capsys):
     (["--sweep", "learning_rate=-1,1e-3"], "learning_rate"),
     ([], "needs at least one --sweep"),
     (["--sweep", "learning_rate=1e-3", "--seeds", "0"], "--seeds must be a positive integer"),
+    (["--sweep", "learning_rate=1e-3,2e-3", "--devices", "1", "--runs-per-group", "3"],
+     "runs_per_group must be an integer between 1 and the 2 runs of each device, got 3"),
 ])
 def test_bad_sweeps_exit_2_with_one_line(sweep_args, message, tmp_path, capsys):
     argv = ["--model", "autoencoder", "--dataset", "digits", "--workdir", str(tmp_path / "s"), *sweep_args]
@@ -145,8 +180,8 @@ def test_the_library_refuses_what_the_script_refuses(digits):
         sweep.fit_sweep(autoencoder, AE, digits, steps=10, sweep={"latent_dim": [2, 4]})
     with pytest.raises(ConfigError, match="the list of values is empty"):
         sweep.fit_sweep(autoencoder, AE, digits, steps=10, sweep={"learning_rate": []})
-    with pytest.raises(ConfigError, match="a sweep needs at least one"):
-        sweep.fit_sweep(autoencoder, AE, digits, steps=10, sweep={})
+    with pytest.raises(ConfigError, match="seeds must be a non-empty list of distinct integers"):
+        sweep.fit_sweep(autoencoder, AE, digits, steps=10, sweep={}, seeds=[])
     assert jax.device_count() == 8
 
 
@@ -156,3 +191,26 @@ def test_the_runs_split_over_devices_train_as_in_one_device(straight, digits):
     leaf = jax.tree.leaves(split.states.params)[0]
     assert len(leaf.sharding.device_set) == 4
     chex.assert_trees_all_close(split.states.params, result.states.params, atol=1e-6, rtol=0)
+
+
+def test_kill_9_mid_sweep_then_resume_ends_where_the_straight_sweep_ends(digits, tmp_path):
+    """The script killed while it trains and saves (every 10 steps); the library resumes it to the end."""
+    args = dict(steps=300, sweep={"learning_rate": [1e-3, 3e-3]}, seeds=[0, 1], steps_per_call=10, progress=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.sweep", "--model", "autoencoder", "--preset", "none", "--dataset",
+         "digits", "--set", "hidden_dims=32", "--set", "latent_dim=4", "--set", "batch_size=32", "--steps", "300",
+         "--steps-per-call", "10", "--checkpoint-every", "10", "--sweep", "learning_rate=1e-3,3e-3", "--seeds", "2",
+         "--workdir", str(tmp_path), "--no-progress"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    last = tmp_path / "learning_rate=0.003" / "seed-1" / "checkpoints"
+    deadline = time.time() + 120
+    while not (last.exists() and len(list(last.iterdir())) >= 2):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=60)
+    saved = [Checkpointer(tmp_path / name / "checkpoints").latest_step() for name in
+             ("learning_rate=0.001/seed-0", "learning_rate=0.003/seed-1")]
+    assert all(step is not None and step < 300 for step in saved), saved  # killed mid-sweep
+    resumed = sweep.fit_sweep(autoencoder, AE, digits, workdir=tmp_path, resume=True, checkpoint_every=10, **args)
+    straight = sweep.fit_sweep(autoencoder, AE, digits, **args)
+    chex.assert_trees_all_equal(resumed.states.params, straight.states.params)

@@ -12,8 +12,10 @@ setting marked) and ``sweep_<field>.png`` (the chosen measure against each swept
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from genjax import experiment
@@ -23,7 +25,7 @@ from genjax.core import data
 from genjax.core.errors import ConfigError
 from genjax.eval import plots
 from genjax.models import registry
-from genjax.train import rundir
+from genjax.train import mesh, rundir
 from genjax.train import sweep as sweep_lib
 
 PROG = "genjax-sweep"
@@ -48,7 +50,10 @@ def parser() -> common.Parser:
     p.add_argument("--overwrite", action="store_true", help="replace the sweep in --workdir")
     p.add_argument("--steps-per-call", type=int, default=100)
     p.add_argument("--checkpoint-every", type=int, default=1000, help="checkpoint interval in steps (0: only at end)")
-    p.add_argument("--devices", type=int, help="split the runs over this many devices")
+    p.add_argument("--devices", type=int, help="split the runs over this many devices (default: on a CPU, one XLA "
+                                               "device per core, as far as they divide the runs; else all that do)")
+    p.add_argument("--runs-per-group", type=int, help="runs of a device vmapped together, the groups one after "
+                                                     "another (default: 1 on a CPU, all on an accelerator)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -96,15 +101,16 @@ def summarise(runs: list[sweep_lib.Run], reports: list[dict], measure: str) -> l
 
 
 def write_markdown(path: Path, family_name: str, dataset: str, steps: int, sweep: dict, table: list[dict],
-                   measure: str, seconds: dict) -> Path:
+                   measure: str, seconds: dict, group: int) -> Path:
     """``sweep.md``: what ran, then the table (mean ± standard error over seeds), the best setting in bold."""
     fields = list(sweep)
     shown = [measure, *[k for k in ("test_mse", "frechet", "kid", "precision", "recall", "coverage")
                         if k != measure and k in table[0]["measures"]]]
     lines = [f"# {family_name} sweep on {dataset}", "",
              f"{len(table)} settings x {len(table[0]['seeds'])} seeds, {steps} steps each, trained in one program "
-             f"({seconds['train']:.1f} s training, {seconds['compile']:.1f} s compiling, {seconds['eval']:.1f} s "
-             f"evaluating). Ranked by {measure} ({'lower' if measure in LOWER_IS_BETTER else 'higher'} is better); "
+             f"({group} run{'s' if group > 1 else ''} at a time per device; {seconds['train']:.1f} s training, "
+             f"{seconds['compile']:.1f} s compiling, {seconds['eval']:.1f} s evaluating). Ranked by {measure} "
+             f"({'lower' if measure in LOWER_IS_BETTER else 'higher'} is better); "
              "cells are mean ± standard error over seeds.", "",
              "| " + " | ".join([*fields, *shown]) + " |", "|" + "---|" * (len(fields) + len(shown))]
     for row in table:
@@ -123,6 +129,15 @@ def write_markdown(path: Path, family_name: str, dataset: str, steps: int, sweep
     return path
 
 
+def default_devices(runs: int) -> int:
+    """Without ``--devices``: the runs split over :func:`genjax.train.mesh.devices_for_runs` devices, announced."""
+    devices = mesh.devices_for_runs(runs)
+    if devices > 1:
+        print(f"{runs} runs split over {devices} {jax.default_backend()} devices ({runs // devices} each; --devices "
+              "to choose)", file=sys.stderr)
+    return devices
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.resume and args.overwrite:
@@ -136,17 +151,21 @@ def main(argv: list[str] | None = None) -> None:
         print(f"sweepable in one program: {', '.join(sweep_lib.sweepable(family)) or 'none'}")
         return
     sweep = parse_sweep(family, args.sweep)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    if args.devices is None:  # before anything starts JAX's backends
+        mesh.force_cpu_devices(mesh.cpu_devices_wanted(len(sweep_lib.grid(sweep)) * len(seeds)))
     steps = (preset_steps or family.DEFAULT_STEPS) if args.steps is None else args.steps
     config = cfg_lib.override(config, args.overrides)
-    seeds = list(range(args.seed, args.seed + args.seeds))
+    _, runs = sweep_lib.plan(family, config, dataset, steps, sweep, seeds)  # a bad value refused before anything
     if args.print_config:
-        _, runs = sweep_lib.plan(family, config, dataset, steps, sweep, seeds)
         common.print_json({run.name: cfg_lib.to_dict(run.config) for run in runs})
         return
+    devices = args.devices or default_devices(len(runs))
     result = sweep_lib.fit_sweep(family, config, dataset, steps=steps, sweep=sweep, seeds=seeds,
-                                 steps_per_call=args.steps_per_call, devices=args.devices, workdir=args.workdir,
+                                 steps_per_call=args.steps_per_call, devices=devices, workdir=args.workdir,
                                  checkpoint_every=args.checkpoint_every, resume=args.resume,
-                                 overwrite=args.overwrite, progress=not args.no_progress)
+                                 overwrite=args.overwrite, progress=not args.no_progress,
+                                 group=args.runs_per_group)
     reports, eval_seconds = [], 0.0
     for i, run in enumerate(result.runs):
         directory = args.workdir / run.name
@@ -154,7 +173,8 @@ def main(argv: list[str] | None = None) -> None:
             family, result.state(i), rundir.read_metrics(directory), dataset, directory, title=run.name,
             stats={"steps": steps, "train_seconds": round(result.train_seconds, 3),
                    "compile_seconds": round(result.compile_seconds, 3),
-                   "steps_per_second": round(result.steps_per_second, 1), "runs_in_program": len(result.runs)})
+                   "steps_per_second": round(result.steps_per_second, 1), "runs_in_program": len(result.runs),
+                   "runs_per_group": result.runs_per_group})
         eval_seconds += report["eval_seconds"]
         reports.append(report)
     measure = args.measure or next((m for m in DEFAULT_MEASURES if m in reports[0]), DEFAULT_MEASURES[-1])
@@ -163,10 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     figures = [plots.sweep_curves(table, field, measure, args.workdir / f"sweep_{field}.png") for field in sweep]
     (args.workdir / "sweep.json").write_text(json.dumps(
         {"model": family.NAME, "dataset": dataset.name, "steps": steps, "sweep": sweep, "seeds": seeds,
-         "measure": measure, "seconds": seconds, "runs": [run.name for run in result.runs], "table": table},
+         "measure": measure, "seconds": seconds, "devices": devices, "runs_per_group": result.runs_per_group,
+         "runs": [run.name for run in result.runs], "table": table},
         indent=2) + "\n")
     markdown = write_markdown(args.workdir / "sweep.md", family.NAME, dataset.name, steps, sweep, table, measure,
-                              seconds)
+                              seconds, result.runs_per_group)
     print(markdown.read_text().split("\n![")[0])
     print(f"wrote {args.workdir}/: sweep.md, sweep.json, {', '.join(p.name for p in figures)} and "
           f"{len(result.runs)} run directories")

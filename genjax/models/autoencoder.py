@@ -20,7 +20,7 @@ from genjax.nn import losses, nets
 NAME = "autoencoder"
 DEFAULT_STEPS = 5000  # what the scripts train for unless told otherwise
 # Fields a sweep may vary in one program (genjax.train.sweep): a learning rate names the optimizers it drives.
-SWEEPABLE = {"learning_rate": ("encoder", "decoder")}
+SWEEPABLE = {"learning_rate": ("encoder", "decoder"), "noise_level": (), "sparsity_weight": ()}
 CAPABILITIES = Capabilities(encodes=True)
 NOISES = ("none", "gaussian", "masking")
 
@@ -80,13 +80,13 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
     nets.check_batch(cfg.architecture, batch, state.data_shape)
     encoder, decoder = _networks(cfg, state.data_shape)
     x = batch["x"]
-    x_in = corrupt(x, cfg.noise, cfg.noise_level, key)
+    x_in = corrupt(x, cfg.noise, state.hp("noise_level"), key)
 
     def loss_fn(params):
         code = encoder.apply(params["encoder"], x_in)
         recon = losses.reconstruction(cfg.loss, decoder.apply(params["decoder"], code), x, cfg.output)
         code_l1 = losses.l1(code)
-        return recon + cfg.sparsity_weight * code_l1, {"recon_loss": recon, "code_l1": code_l1}
+        return recon + state.hp("sparsity_weight") * code_l1, {"recon_loss": recon, "code_l1": code_l1}
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     return state.apply_gradients(grads), {"loss": loss, **aux}

@@ -31,7 +31,7 @@ from genjax.nn import losses, nets
 NAME = "vae"
 DEFAULT_STEPS = 8000  # what the scripts train for unless told otherwise
 # Fields a sweep may vary in one program (genjax.train.sweep): a learning rate names the optimizers it drives.
-SWEEPABLE = {"learning_rate": ("encoder", "decoder"), "beta": ()}
+SWEEPABLE = {"learning_rate": ("encoder", "decoder"), "beta": (), "kl_warmup_steps": ()}
 CAPABILITIES = Capabilities(encodes=True, samples=True, likelihood=True)
 
 
@@ -100,13 +100,18 @@ def _nll(state: State, outputs: jax.Array, x: jax.Array) -> jax.Array:
     return losses.gaussian_nll(losses.activate(outputs, cfg.output), x, cfg.output_std)
 
 
-def beta_at(cfg: Config, step: jax.Array, beta: float | jax.Array | None = None) -> jax.Array:
-    """The KL weight at ``step``: ``beta * min(1, step / kl_warmup_steps)`` (``beta``: the config's unless given,
-    as a sweep gives it)."""
+def beta_at(cfg: Config, step: jax.Array, beta: float | jax.Array | None = None,
+            warmup: int | jax.Array | None = None) -> jax.Array:
+    """The KL weight at ``step``: ``beta * min(1, step / kl_warmup_steps)``, or ``beta`` when the warm-up is 0
+    (``beta`` and ``warmup``: the config's unless given, as a sweep gives them, as arrays)."""
     beta = cfg.beta if beta is None else beta
-    if cfg.kl_warmup_steps == 0:
-        return jnp.asarray(beta, jnp.float32)
-    return beta * jnp.minimum(1.0, step.astype(jnp.float32) / cfg.kl_warmup_steps)
+    warmup = cfg.kl_warmup_steps if warmup is None else warmup
+    if isinstance(warmup, int):
+        if warmup == 0:
+            return jnp.asarray(beta, jnp.float32)
+        return beta * jnp.minimum(1.0, step.astype(jnp.float32) / warmup)
+    ramp = jnp.minimum(1.0, step.astype(jnp.float32) / jnp.maximum(warmup, 1.0))
+    return beta * jnp.where(warmup > 0, ramp, 1.0)
 
 
 def _elbo_terms(state: State, params: dict, x: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -130,7 +135,7 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
     cfg = state.config
     expect_config(cfg, Config, NAME)
     nets.check_batch(cfg.architecture, batch, state.data_shape)
-    beta = beta_at(cfg, state.step, state.hp("beta"))
+    beta = beta_at(cfg, state.step, state.hp("beta"), state.hp("kl_warmup_steps"))
 
     def loss_fn(params):
         recon, kl = (jnp.mean(t) for t in _elbo_terms(state, params, batch["x"], key))

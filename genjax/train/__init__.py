@@ -1,2 +1,2 @@
-"""Layer 3: the training loop (``fit``), many seeds in one program (``fit_seeds``), meshes, checkpoints
+"""Layer 3: the training loop (``fit``), many runs in one program (``fit_sweep``, ``fit_seeds``), meshes, checkpoints
 and run directories."""

@@ -7,6 +7,7 @@ batch is split by rows and XLA's SPMD partitioner inserts the gradient all-reduc
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import jax
@@ -18,6 +19,7 @@ from genjax.train import cluster
 
 DATA_AXIS = "data"
 SEED_AXIS = "seeds"
+CPU_DEVICES_FLAG = "--xla_force_host_platform_device_count"
 
 
 def _mesh(devices: int, axis: str) -> Mesh:
@@ -82,3 +84,39 @@ def shard_rows(arrays: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
         return jax.make_array_from_callback(shape, sharding, block)
 
     return {name: place(np.asarray(a)) for name, a in arrays.items()}
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cpu_devices_wanted(runs: int) -> int:
+    """The CPU devices that ``runs`` independent runs split over best: the fewest that divide them and are at least
+    the cores (XLA:CPU runs each device's program on its own thread, and a program of small matmuls keeps about one
+    core busy; 27 runs on 2 cores: 3 devices)."""
+    return next(d for d in range(1, runs + 1) if runs % d == 0 and d >= min(cpu_cores(), runs))
+
+
+def force_cpu_devices(count: int) -> bool:
+    """Ask XLA:CPU for ``count`` devices (``XLA_FLAGS``), unless the flags already choose a count or JAX's backends
+    have started (too late then); True if it did."""
+    from jax._src import xla_bridge
+
+    flags = os.environ.get("XLA_FLAGS", "")
+    if CPU_DEVICES_FLAG in flags or xla_bridge.backends_are_initialized():
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {CPU_DEVICES_FLAG}={count}".strip()
+    return True
+
+
+def devices_for_runs(runs: int) -> int:
+    """How many devices ``runs`` runs split over by default: on a CPU, :func:`cpu_devices_wanted` as far as there
+    are devices, on accelerators as many as divide the runs."""
+    divisors = [d for d in range(1, min(runs, jax.device_count()) + 1) if runs % d == 0]
+    if jax.default_backend() == "cpu":
+        return next((d for d in divisors if d >= cpu_devices_wanted(runs)), divisors[-1])
+    return divisors[-1]

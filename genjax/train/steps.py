@@ -1,4 +1,4 @@
-"""Fused training steps, shared by :func:`genjax.train.loop.fit` and :func:`genjax.train.seeds.fit_seeds`.
+"""Fused training steps, shared by :func:`genjax.train.loop.fit` and :func:`genjax.train.sweep.fit_sweep`.
 
 The training split lives on the device; one compiled call runs ``length`` steps under ``jax.lax.scan``,
 each drawing its batch (uniform indices) and its key from ``fold_in(key, state.step)``, so data order

@@ -1,4 +1,5 @@
-"""Sweeps in one program: every setting of a hyperparameter grid, times every seed, trained by one vmapped program.
+"""Sweeps in one program: every setting of a hyperparameter grid, times every seed, trained by one vmapped program
+(:func:`fit_sweep`; :func:`fit_seeds` is the sweep of one setting over seeds).
 
 A setting gives values to some of the family's ``SWEEPABLE`` fields: numbers that change neither shapes nor code
 (learning rates, penalty weights, the EMA decay, the VAE's beta). Each run's state carries its values as arrays
@@ -16,13 +17,13 @@ import dataclasses
 import functools
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from genjax.core import config as cfg_lib
 from genjax.core.data import Dataset
@@ -53,7 +54,7 @@ class Run:
     @property
     def name(self) -> str:
         values = "_".join(f"{field}={value:g}" for field, value in self.setting.items())
-        return f"{values}/seed-{self.seed}"
+        return f"{values}/seed-{self.seed}" if values else f"seed-{self.seed}"
 
 
 def parse_values(family: Family, field: str, text: str) -> list[float]:
@@ -97,9 +98,8 @@ def grid(sweep: dict[str, Sequence[float]]) -> list[dict[str, float]]:
 def plan(family: Family, config: Any, dataset: Dataset, steps: int, sweep: dict[str, Sequence[float]],
          seeds: Sequence[int]) -> tuple[Any, list[Run]]:
     """The program's config (each swept field at its largest value, so that code a field switches on, such as the
-    R1 penalty, runs for every setting) and the runs, setting-major, each with its own resolved config."""
-    if not sweep:
-        raise ConfigError("a sweep needs at least one --sweep FIELD=V1,V2,...")
+    R1 penalty, runs for every setting) and the runs, setting-major, each with its own resolved config. An empty
+    ``sweep`` gives one run per seed of ``config``."""
     seeds = tuple(seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be a non-empty list of distinct integers, got {list(seeds)}")
@@ -107,10 +107,13 @@ def plan(family: Family, config: Any, dataset: Dataset, steps: int, sweep: dict[
         check_field(family, field)
         if not values:
             raise ConfigError(f"--sweep {field}: the list of values is empty")
-    base = run_config(family, cfg_lib.override(config, [f"{f}={max(v)!r}" for f, v in sweep.items()]), dataset,
+    def overrides(setting: dict[str, float]) -> list[str]:  # a whole number as an integer field's text
+        return [f"{f}={int(v) if isinstance(getattr(config, f), int) and float(v).is_integer() else v!r}"
+                for f, v in setting.items()]
+
+    base = run_config(family, cfg_lib.override(config, overrides({f: max(v) for f, v in sweep.items()})), dataset,
                       steps)
-    runs = [Run(setting, seed, run_config(family, cfg_lib.override(config, [f"{f}={v!r}" for f, v in
-                                                                          setting.items()]), dataset, steps))
+    runs = [Run(setting, seed, run_config(family, cfg_lib.override(config, overrides(setting)), dataset, steps))
             for setting in grid(sweep) for seed in seeds]
     return base, runs
 
@@ -146,11 +149,23 @@ class SweepResult:
     compile_seconds: float
     train_seconds: float
     steps_per_second: float  # median over this session's calls, one step of every run counted as one
+    runs_per_group: int  # runs vmapped together on a device (the groups of a device run one after another)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """Each run's seed, in the order of ``runs``."""
+        return tuple(run.seed for run in self.runs)
 
     def state(self, i: int) -> State:
         """Run ``i``'s state as a plain run of its own config holds it."""
         one = jax.tree.map(lambda leaf: leaf[i], self.states)
         return without_hyper(one).replace(config=self.runs[i].config)
+
+
+def _stack(states: list) -> Any:
+    """Host-side states stacked leaf by leaf along a new axis 0 (sent to the device once: a vmapped init, or
+    ``jnp.stack`` per leaf, would compile a program for every new stacked shape)."""
+    return jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *states)
 
 
 def _initial_states(family: Family, base: Any, runs: list[Run], example: dict) -> tuple[Any, jax.Array]:
@@ -164,26 +179,31 @@ def _initial_states(family: Family, base: Any, runs: list[Run], example: dict) -
         states.append(state.replace(config=base, optimizers=base_state.optimizers,
                                     hyper=hyper(family, base, run.setting)))
         train_keys.append(np.asarray(jax.random.key_data(train_key)))
-    stacked = jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *states)
-    return stacked, jax.random.wrap_key_data(np.stack(train_keys))
+    return _stack(states), jax.random.wrap_key_data(np.stack(train_keys))
 
 
 def fit_sweep(family: Family | str, config: Any, dataset: Dataset, *, steps: int, sweep: dict[str, Sequence[float]],
               seeds: Sequence[int] = (0,), steps_per_call: int = 100, devices: int | None = None,
               workdir: str | Path | None = None, checkpoint_every: int = 1000, keep: int = 3, resume: bool = False,
-              overwrite: bool = False, progress: bool = True) -> SweepResult:
-    """Train every setting of ``sweep`` (field -> values, a grid) times every seed in one program: ``jax.vmap`` of
-    the fused steps over the runs' stacked states. ``devices`` N splits the runs over N devices (the number of runs
-    must be a multiple of N). With ``workdir``: a run directory per run (``Run.name``), saved together every
-    ``checkpoint_every`` steps; ``resume`` continues every run from the newest step all of them saved. A non-finite
-    loss in any run raises ``TrainingDiverged``; SIGINT/SIGTERM saves every run and raises ``Interrupted``."""
+              overwrite: bool = False, progress: bool = True, group: int | None = None) -> SweepResult:
+    """Train every setting of ``sweep`` (field -> values, a grid) times every seed in one program
+    (:func:`runs_program` over the runs' stacked states). ``devices`` N splits the runs over N devices (the number
+    of runs must be a multiple of N); a device's runs go in vmapped groups of ``group``, one group after another
+    (default: :func:`runs_per_group`'s rule). With ``workdir``: a run directory per run (``Run.name``), saved
+    together every ``checkpoint_every`` steps; ``resume`` continues every run from the newest step all of them
+    saved. A non-finite loss in any run raises ``TrainingDiverged``; SIGINT/SIGTERM saves every run and raises
+    ``Interrupted``."""
     family = registry.lookup(family)
     if cluster.processes() > 1:
-        raise ConfigError("a sweep trains in one process; split the grid over separate single-process jobs")
+        raise ConfigError(f"a sweep (or fit_seeds) trains in one process, and this one is one of "
+                          f"{cluster.processes()}; split the runs over separate single-process jobs, or train each "
+                          "with genjax.fit across the cluster")
     base, runs = plan(family, config, dataset, steps, sweep, seeds)
     rows = family.batch_rows(base)
-    validate_arguments(rows, dataset, steps, steps_per_call, 0, checkpoint_every, seeds=tuple(seeds))
+    validate_arguments(rows, dataset, steps, steps_per_call, 0, 0 if workdir is None else checkpoint_every,
+                       seeds=tuple(seeds))
     mesh = seed_mesh(devices, len(runs)) if devices else None
+    group = runs_per_group(len(runs) // (mesh.devices.size if mesh else 1), group)
     data = replicate(dataset.train_arrays(), mesh)
     states, train_keys = _initial_states(family, base, runs, {n: a[:rows] for n, a in dataset.train_arrays().items()})
     histories: list[list[dict]] = [[] for _ in runs]
@@ -207,11 +227,42 @@ def fit_sweep(family: Family | str, config: Any, dataset: Dataset, *, steps: int
                 states, histories = _restore(family, runs, states, checkpointers, directories)
         sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec(SEED_AXIS))
         states, train_keys = jax.device_put((states, train_keys), sharding)
-        calls = CompiledCalls(lambda length: jax.jit(
-            jax.vmap(scan_steps(family.train_step, rows, length), in_axes=(0, None, 0)), donate_argnums=0))
+        calls = CompiledCalls(lambda length: jax.jit(runs_program(family, rows, length, mesh, group),
+                                                     donate_argnums=0))
         stop = cleanup.enter_context(StopRequests())
         return _loop(family, runs, states, data, train_keys, calls, histories, checkpointers, writers, steps,
-                     steps_per_call, checkpoint_every, progress, stop)
+                     steps_per_call, checkpoint_every, progress, stop, group)
+
+
+def runs_per_group(runs: int, requested: int | None) -> int:
+    """How many runs (of the ``runs`` each device trains) one vmapped group holds; the groups run one after
+    another. ``requested`` (checked) wins; else, by measurement (benchmarks/RESULTS.md, "Sweeps in one program"):
+    one at a time on a CPU, where a lone run's matmuls use every core and vmapped ones do not, and all at once on an
+    accelerator."""
+    if requested is None:
+        return 1 if jax.default_backend() == "cpu" else runs
+    if not isinstance(requested, int) or isinstance(requested, bool) or not 1 <= requested <= runs:
+        raise ConfigError(f"runs_per_group must be an integer between 1 and the {runs} runs of each device, got "
+                          f"{requested!r}")
+    return requested
+
+
+def runs_program(family: Family, rows: int, length: int, mesh: Mesh | None, group: int) -> Callable:
+    """``(states, data, keys) -> (states, metrics)``: ``length`` fused steps (:func:`scan_steps`) of every run,
+    states, keys and metrics stacked along axis 0. The runs go in vmapped groups of ``group``, one group after
+    another (``lax.map``); with a ``mesh``, each device trains its own block of runs this way. Not jitted."""
+    one = scan_steps(family.train_step, rows, length)
+
+    def local(states: Any, data: dict, keys: jax.Array) -> tuple[Any, dict]:
+        if group >= keys.shape[0]:
+            return jax.vmap(one, in_axes=(0, None, 0))(states, data, keys)
+        return jax.lax.map(lambda run: one(run[0], data, run[1]), (states, keys),
+                           batch_size=None if group == 1 else group)
+
+    if mesh is None:
+        return local
+    runs = PartitionSpec(SEED_AXIS)
+    return jax.shard_map(local, mesh=mesh, in_specs=(runs, PartitionSpec(), runs), out_specs=runs)
 
 
 def _restore(family: Family, runs: list[Run], states: Any, checkpointers: list[Checkpointer],
@@ -228,8 +279,7 @@ def _restore(family: Family, runs: list[Run], states: Any, checkpointers: list[C
         like = without_hyper(_run_of(states, i))
         state = checkpointer.restore(like, step)
         restored.append(state.replace(hyper=_run_of(states, i).hyper))
-    stacked = jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *restored)
-    return stacked, [rundir.restart_metrics(d, step) for d in directories]
+    return _stack(restored), [rundir.restart_metrics(d, step) for d in directories]
 
 
 def _run_of(states: Any, i: int) -> Any:
@@ -249,7 +299,7 @@ def _save(checkpointers: list[Checkpointer], states: Any, runs: list[Run], stop:
 
 def _loop(family: Family, runs: list[Run], states: Any, data: dict, train_keys: jax.Array, calls: CompiledCalls,
           histories: list[list[dict]], checkpointers: list[Checkpointer], writers: list[JsonlWriter], steps: int,
-          steps_per_call: int, checkpoint_every: int, progress: bool, stop: StopRequests) -> SweepResult:
+          steps_per_call: int, checkpoint_every: int, progress: bool, stop: StopRequests, group: int) -> SweepResult:
     earlier = histories[0][-1]["time_s"] if histories[0] else 0.0
     start = time.perf_counter() - earlier
     step = int(np.asarray(jax.device_get(states.step))[0])
@@ -287,4 +337,14 @@ def _loop(family: Family, runs: list[Run], states: Any, data: dict, train_keys: 
     if stop.signum is not None:
         raise Interrupted(step, stop.signum, saved=bool(checkpointers))
     return SweepResult(runs, states, history, calls.compile_seconds, time.perf_counter() - start,
-                       float(np.median(rates)) if rates else 0.0)
+                       float(np.median(rates)) if rates else 0.0, group)
+
+
+def fit_seeds(family: Family | str, config: Any, dataset: Dataset, *, steps: int, seeds: Sequence[int],
+              steps_per_call: int = 100, devices: int | None = None, group: int | None = None) -> SweepResult:
+    """``len(seeds)`` runs of one config in one program: :func:`fit_sweep` with nothing swept and no run
+    directories. Seed ``s`` matches ``genjax.fit(seed=s)`` to float rounding. On a CPU, forcing one XLA device
+    per core (``XLA_FLAGS=--xla_force_host_platform_device_count=<cores>`` before JAX starts) and ``devices`` set
+    to it lets small models use every core, where one program of tiny matmuls keeps about one core busy."""
+    return fit_sweep(family, config, dataset, steps=steps, sweep={}, seeds=seeds, steps_per_call=steps_per_call,
+                     devices=devices, progress=False, group=group)
