@@ -1,5 +1,6 @@
 """Sweeps in one program: each run equals its separate run, complete run directories, exact resume after a
 signal, a kill or a save cut short, and one line for a bad sweep."""
+import dataclasses
 import json
 import os
 import shutil
@@ -47,19 +48,23 @@ def test_two_settings_by_two_seeds_equal_the_four_separate_runs(digits):
             chex.assert_trees_all_close(result.state(i).params, alone.state.params, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("family,config,field,values", [
-    (vae, vae.Config(hidden_dims=(32,), latent_dim=4, batch_size=32), "kl_warmup_steps", [0, 40]),
-    (autoencoder, AE, "noise_level", [0.05, 0.3]),
-    (autoencoder, AE, "sparsity_weight", [0.0, 0.1]),
+@pytest.mark.parametrize("family,config,field,values,atol", [
+    (vae, vae.Config(hidden_dims=(32,), latent_dim=4, batch_size=32), "kl_warmup_steps", [0, 40], 1e-6),
+    (autoencoder, AE, "noise_level", [0.05, 0.3], 1e-6),
+    (autoencoder, AE, "sparsity_weight", [0.0, 0.1], 1e-6),
+    (gan, dataclasses.replace(GAN, schedule="cosine"), "beta1", [0.5, 0.9], 1e-6),  # Adam rebuilt in the step
+    # Adam's bias correction 1 - beta2^t cancels (0.001 t for 0.999): the rounding of beta2^t computed from an array
+    # rather than a folded constant grows ~1,000x there (measured 2.6e-5 after 60 steps at 0.999, 1.5e-7 at 0.99)
+    (autoencoder, AE, "beta2", [0.99, 0.999], 1e-4),
 ])
-def test_more_swept_fields_equal_their_separate_runs(digits, family, config, field, values):
+def test_more_swept_fields_equal_their_separate_runs(digits, family, config, field, values, atol):
     result = sweep.fit_sweep(family, config, digits, steps=60, sweep={field: values}, seeds=[0], steps_per_call=30,
                              progress=False)
     for i, run in enumerate(result.runs):
         assert getattr(run.config, field) == values[i] and type(getattr(run.config, field)) is type(values[i])
         alone = loop.fit(family, run.config, digits, steps=60, seed=0, steps_per_call=30, eval_every=0,
                          checkpoint_every=0, progress=False)
-        chex.assert_trees_all_close(result.state(i).params, alone.state.params, atol=1e-6, rtol=0)
+        chex.assert_trees_all_close(result.state(i).params, alone.state.params, atol=atol, rtol=0)
 
 
 def test_vmapped_groups_train_as_one_run_at_a_time(digits):

@@ -65,9 +65,19 @@ def adam(config: OptimizerFields, peak: float) -> optax.GradientTransformation:
     """Adam with ``config``'s betas and schedule at peak learning rate ``peak`` (AdamW when its
     ``weight_decay`` > 0). Cached: equal (frozen) configs share one optimizer object, so the states
     that carry it share their compiled steps. ``decay_steps`` must be resolved first."""
+    return adam_with(config, peak, config.beta1, config.beta2)
+
+
+def adam_with(config: OptimizerFields, peak: Any, beta1: Any, beta2: Any) -> optax.GradientTransformation:
+    """:func:`adam` with the peak learning rate and the betas given, numbers or arrays (a sweep builds it inside
+    its traced step from the run's swept betas; the optimizer state has the same structure either way)."""
     if config.schedule != "constant" and config.decay_steps == 0:
         raise ConfigError("decay_steps 0 (the run's length) must be resolved before building the optimizer")
     lr = learning_rate_schedule(peak, config.schedule, config.decay_steps, config.warmup_steps)
     if config.weight_decay > 0:
-        return optax.adamw(lr, b1=config.beta1, b2=config.beta2, weight_decay=config.weight_decay)
-    return optax.adam(lr, b1=config.beta1, b2=config.beta2)
+        return optax.adamw(lr, b1=beta1, b2=beta2, weight_decay=config.weight_decay)
+    return optax.adam(lr, b1=beta1, b2=beta2)
+
+
+SWEEPABLE = {"beta1": (), "beta2": ()}  # Adam's betas, sweepable in every family (genjax.train.sweep)
+BETAS_PEAK = "adam_peak"  # hyper[BETAS_PEAK][optimizer name]: its peak learning rate, when a sweep sets betas

@@ -10,6 +10,8 @@ import optax
 from flax import struct
 from flax.core import FrozenDict
 
+from genjax.core import optim
+
 
 class State(struct.PyTreeNode):
     """Everything a family's ``train_step`` reads and writes.
@@ -51,7 +53,11 @@ class State(struct.PyTreeNode):
 
     def update(self, name: str, grads: Any) -> State:
         """One step of ``optimizers[name]`` on ``params[name]`` with ``grads``; ``step`` is left alone."""
-        updates, opt_state = self.optimizers[name].update(grads, self.opt_state[name], self.params[name])
+        transformation = self.optimizers[name]
+        if "beta1" in self.hyper or "beta2" in self.hyper:  # a sweep of Adam's betas: Adam built with the run's
+            transformation = optim.adam_with(self.config, self.hyper[optim.BETAS_PEAK][name], self.hp("beta1"),
+                                             self.hp("beta2"))
+        updates, opt_state = transformation.update(grads, self.opt_state[name], self.params[name])
         scale = self.hyper.get("update_scale", {}).get(name)
         if scale is not None:
             updates = jax.tree.map(lambda u: u * scale, updates)

@@ -11,6 +11,7 @@ import functools
 import jax
 
 from genjax.core import config as cfg_lib
+from genjax.core import optim
 from genjax.core.errors import ConfigError
 from genjax.core.state import State
 from genjax.models import coder
@@ -20,7 +21,8 @@ from genjax.nn import losses, nets
 NAME = "autoencoder"
 DEFAULT_STEPS = 5000  # what the scripts train for unless told otherwise
 # Fields a sweep may vary in one program (genjax.train.sweep): a learning rate names the optimizers it drives.
-SWEEPABLE = {"learning_rate": ("encoder", "decoder"), "noise_level": (), "sparsity_weight": ()}
+SWEEPABLE = {"learning_rate": ("encoder", "decoder"), "noise_level": (), "sparsity_weight": (),
+             **optim.SWEEPABLE}
 CAPABILITIES = Capabilities(encodes=True)
 NOISES = ("none", "gaussian", "masking")
 

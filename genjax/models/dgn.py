@@ -33,7 +33,7 @@ from genjax.nn import losses, nets
 NAME = "dgn"
 DEFAULT_STEPS = 3000  # what the scripts train for unless told otherwise
 # Fields a sweep may vary in one program (genjax.train.sweep): a learning rate names the optimizers it drives.
-SWEEPABLE = {"learning_rate": ("generator",)}
+SWEEPABLE = {"learning_rate": ("generator",), **optim.SWEEPABLE}
 CAPABILITIES = Capabilities(samples=True, heads=True, labels=True)
 BANDWIDTH_UNITS = ("median", "absolute")
 MEDIAN_ROWS = 256  # real examples whose pairwise distances set the "median" bandwidth unit

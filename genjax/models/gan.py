@@ -31,7 +31,7 @@ NAME = "gan"
 DEFAULT_STEPS = 80_000  # what the scripts train for unless told otherwise
 # Fields a sweep may vary in one program (genjax.train.sweep): a learning rate names the optimizers it drives.
 SWEEPABLE = {"g_learning_rate": ("generator",), "d_learning_rate": ("discriminator",), "r1_weight": (),
-             "gp_weight": (), "ema_decay": ()}
+             "gp_weight": (), "ema_decay": (), **optim.SWEEPABLE}
 CAPABILITIES = Capabilities(samples=True, heads=True, labels=True)  # heads: the classes of a conditional GAN
 
 

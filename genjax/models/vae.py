@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.core import config as cfg_lib
+from genjax.core import optim
 from genjax.core.errors import ConfigError
 from genjax.core.state import State
 from genjax.models import coder
@@ -31,7 +32,7 @@ from genjax.nn import losses, nets
 NAME = "vae"
 DEFAULT_STEPS = 8000  # what the scripts train for unless told otherwise
 # Fields a sweep may vary in one program (genjax.train.sweep): a learning rate names the optimizers it drives.
-SWEEPABLE = {"learning_rate": ("encoder", "decoder"), "beta": (), "kl_warmup_steps": ()}
+SWEEPABLE = {"learning_rate": ("encoder", "decoder"), "beta": (), "kl_warmup_steps": (), **optim.SWEEPABLE}
 CAPABILITIES = Capabilities(encodes=True, samples=True, likelihood=True)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from genjax.core import config as cfg_lib
+from genjax.core import optim
 from genjax.core.data import Dataset
 from genjax.core.errors import ConfigError, Interrupted
 from genjax.core.state import State
@@ -130,6 +131,9 @@ def hyper(family: Family, base: Any, setting: dict[str, float]) -> dict:
                 scales[name] = np.float32(value / getattr(base, field))
         else:
             values[field] = np.float32(value)
+    if set(setting) & set(optim.SWEEPABLE):  # Adam rebuilt in the step with the run's betas: its peak rates
+        values[optim.BETAS_PEAK] = {name: np.float32(getattr(base, field)) for field, names in
+                                    sweepable(family).items() for name in names}
     return {**values, UPDATE_SCALE: scales} if scales else values
 
 
