@@ -169,6 +169,7 @@ def test_the_script_writes_the_table_the_plots_and_every_run(tmp_path, capsys):
     (["--sweep", "learning_rate=-1,1e-3"], "learning_rate"),
     ([], "needs at least one --sweep"),
     (["--sweep", "learning_rate=1e-3", "--seeds", "0"], "--seeds must be a positive integer"),
+    (["--sweep", "learning_rate=1e-3,2e-3", "--devices", "0"], "devices must be between 1 and the 8 available, got 0"),
     (["--sweep", "learning_rate=1e-3,2e-3", "--devices", "1", "--runs-per-group", "3"],
      "runs_per_group must be an integer between 1 and the 2 runs of each device, got 3"),
 ])

@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.print_config:
         common.print_json({run.name: cfg_lib.to_dict(run.config) for run in runs})
         return
-    devices = args.devices or default_devices(len(runs))
+    devices = default_devices(len(runs)) if args.devices is None else args.devices
     result = sweep_lib.fit_sweep(family, config, dataset, steps=steps, sweep=sweep, seeds=seeds,
                                  steps_per_call=args.steps_per_call, devices=devices, workdir=args.workdir,
                                  checkpoint_every=args.checkpoint_every, resume=args.resume,

@@ -1,4 +1,4 @@
-"""Sweeps in one program: every setting of a hyperparameter grid, times every seed, trained by one vmapped program
+"""Sweeps in one program: every setting of a hyperparameter grid, times every seed, trained by one compiled program
 (:func:`fit_sweep`; :func:`fit_seeds` is the sweep of one setting over seeds).
 
 A setting gives values to some of the family's ``SWEEPABLE`` fields: numbers that change neither shapes nor code
@@ -206,7 +206,7 @@ def fit_sweep(family: Family | str, config: Any, dataset: Dataset, *, steps: int
     rows = family.batch_rows(base)
     validate_arguments(rows, dataset, steps, steps_per_call, 0, 0 if workdir is None else checkpoint_every,
                        seeds=tuple(seeds))
-    mesh = seed_mesh(devices, len(runs)) if devices else None
+    mesh = None if devices is None else seed_mesh(devices, len(runs))
     group = runs_per_group(len(runs) // (mesh.devices.size if mesh else 1), group)
     data = replicate(dataset.train_arrays(), mesh)
     states, train_keys = _initial_states(family, base, runs, {n: a[:rows] for n, a in dataset.train_arrays().items()})
