@@ -8,7 +8,8 @@ last layer each head owns (:class:`genjax.nn.nets.HeadedDecoder`). Each step, he
 ``num_heads=1`` is a plain generative moment-matching network (Li et al. 2015) and needs no labels;
 ``num_heads > 1`` needs integer labels ``0..num_heads-1``.
 
-Kernel: a mixture of Gaussian kernels with bandwidths ``bandwidths`` times a unit. With
+Kernel: a mixture of Gaussian kernels with bandwidths ``bandwidths`` times ``bandwidth_scale`` (one
+factor a sweep can vary) times a unit. With
 ``bandwidth_unit="median"`` (default) the unit is the median pairwise distance between the real
 batch's examples (computed per step, no gradient), so the same default serves pixels and 2-D points;
 ``"absolute"`` uses the bandwidths in data units.
@@ -33,7 +34,7 @@ from genjax.nn import losses, nets
 NAME = "dgn"
 DEFAULT_STEPS = 3000  # what the scripts train for unless told otherwise
 # Fields a sweep may vary in one program (genjax.train.sweep): a learning rate names the optimizers it drives.
-SWEEPABLE = {"learning_rate": ("generator",), **optim.SWEEPABLE}
+SWEEPABLE = {"learning_rate": ("generator",), "bandwidth_scale": (), **optim.SWEEPABLE}
 CAPABILITIES = Capabilities(samples=True, heads=True, labels=True)
 BANDWIDTH_UNITS = ("median", "absolute")
 MEDIAN_ROWS = 256  # real examples whose pairwise distances set the "median" bandwidth unit
@@ -87,6 +88,8 @@ class Config(optim.OptimizerFields):
                                                  (_positive_list,))((0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0))
     bandwidth_unit: str = cfg_lib.Spec("median (pairwise distance of the real batch) or absolute (data units)",
                                        (cfg_lib.choice(BANDWIDTH_UNITS),))("median")
+    bandwidth_scale: float = cfg_lib.Spec("factor on every bandwidth (sweepable in one program)",
+                                          (cfg_lib.positive,))(1.0)
     output: str = fields.OUTPUT("auto")
     batch_size: int = fields.BATCH_SIZE(128, "real examples per head per step (a batch holds num_heads * "
                                              "batch_size, any order)")
@@ -144,15 +147,14 @@ def _activate(state: State, outputs: jax.Array) -> jax.Array:
     return losses.activate(outputs, state.config.output)
 
 
-def _bandwidths(cfg: Config, real: jax.Array) -> jax.Array:
-    """Kernel bandwidths in data units ``[len(bandwidths)]`` for the flattened real batch ``[N, D]``."""
-    scale = jnp.asarray(cfg.bandwidths, real.dtype)
+def _bandwidth_unit(cfg: Config, real: jax.Array) -> jax.Array:
+    """The bandwidths' unit in data units (a scalar) for the flattened real batch ``[N, D]``."""
     if cfg.bandwidth_unit == "absolute":
-        return scale
+        return jnp.ones((), real.dtype)
     subset = real[:MEDIAN_ROWS]
     d2 = losses.squared_distances(subset, subset)
     off_diagonal = d2[jnp.triu_indices(subset.shape[0], k=1)]
-    return scale * jax.lax.stop_gradient(jnp.sqrt(jnp.median(off_diagonal)))
+    return jax.lax.stop_gradient(jnp.sqrt(jnp.median(off_diagonal)))
 
 
 def _class_rows(cfg: Config, x: jax.Array, y: jax.Array | None) -> tuple[jax.Array, jax.Array]:
@@ -186,7 +188,8 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
     nets.check_batch(cfg.architecture, batch, state.data_shape)
     _check_labels(cfg, batch)
     real = batch["x"].reshape(batch["x"].shape[0], -1)
-    bandwidths = _bandwidths(cfg, real)
+    unit = _bandwidth_unit(cfg, real)
+    bandwidths = jnp.asarray(cfg.bandwidths, real.dtype) * (state.hp("bandwidth_scale") * unit)
     rows, masks = _class_rows(cfg, real, batch.get("y"))
     z = jax.random.normal(key, (cfg.num_heads, cfg.samples_per_head, cfg.latent_dim))
 
@@ -199,7 +202,7 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
     (loss, per_head), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params["generator"])
     return state.apply_gradients({"generator": grads}), {
         "loss": loss, "mmd2_mean": jnp.mean(per_head), "mmd2_max": jnp.max(per_head),
-        "bandwidth": bandwidths[0] / cfg.bandwidths[0]}
+        "bandwidth": unit}
 
 
 def sample(state: State, key: jax.Array, n: int, head: int | None = None) -> jax.Array:
