@@ -7,7 +7,10 @@ _FLAG = "--xla_force_host_platform_device_count=8"
 if _FLAG not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FLAG}".strip()
 
-os.environ["GENJAX_CACHE"] = tempfile.mkdtemp(prefix="genjax-test-cache-")
+# One private cache for the whole session: pytest-xdist's workers inherit it from the controller, so a classifier
+# one worker trains is read by the others (whole files only: genjax.eval.classifier writes them atomically).
+os.environ["GENJAX_TEST_CACHE"] = os.environ.get("GENJAX_TEST_CACHE") or tempfile.mkdtemp(prefix="genjax-test-cache-")
+os.environ["GENJAX_CACHE"] = os.environ["GENJAX_TEST_CACHE"]
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

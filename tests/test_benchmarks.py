@@ -86,3 +86,11 @@ def test_scaling_widens_every_layer_and_plots_both_peers(tmp_path):
     path = tmp_path / "scaling.png"
     scaling.plot({"w": {"batch": curve, "width": curve}}, path, "test machine")
     assert path.stat().st_size > 10_000
+
+
+def test_strategies_benchmark_times_every_strategy(digits, tiny_config):
+    from benchmarks import strategies
+    rates = strategies.measure(autoencoder, tiny_config, digits, length=3, repeats=2)
+    assert set(rates) == {"scan", "unrolled", "dispatch"}
+    assert all(r["steps_per_second"] > 0 and len(r["steps_per_second_blocks"]) == 2 for r in rates.values())
+    assert set(strategies.CHOSEN) <= set(throughput.CONFIGS)

@@ -79,6 +79,13 @@ def test_vmapped_groups_train_as_one_run_at_a_time(digits):
         sweep.fit_sweep(gan, GAN, digits, group=5, **args)
 
 
+def test_a_sweep_dispatched_step_by_step_trains_as_its_scan(digits):
+    args = dict(steps=20, sweep={"learning_rate": [1e-3, 3e-3]}, seeds=[0], steps_per_call=10, progress=False)
+    scan, dispatch = (sweep.fit_sweep(autoencoder, AE, digits, loop_strategy=s, **args) for s in ("auto", "dispatch"))
+    chex.assert_trees_all_equal(scan.states.params, dispatch.states.params)
+    assert [np.shape(r["loss"]) for r in dispatch.history] == [(2,), (2,)]
+
+
 def test_learning_rates_and_weights_reach_the_step_as_arrays(digits):
     base, runs = sweep.plan(gan, GAN, digits, 100, GRID, [0])
     assert base.g_learning_rate == 2e-3 and base.r1_weight == 1.0  # the largest: R1 runs for every setting

@@ -108,6 +108,7 @@ def test_a_failing_evaluation_keeps_the_training(tmp_path, capsys, monkeypatch, 
     (["--set", "batch_size=100000"], "is larger than the 1437 training examples"),
     (["--resume"], "holds no run"),
     (["--resume", "--overwrite"], "exclude each other"),
+    (["--loop-strategy", "rolled"], "invalid choice: 'rolled' (choose from 'auto', 'scan', 'unrolled', 'dispatch')"),
 ])
 def test_bad_usage_exits_2_with_one_line(tmp_path, capsys, argv, message):
     code = run(["--workdir", str(tmp_path / "w"), "--no-progress", *argv])

@@ -27,6 +27,7 @@ from genjax.eval import plots
 from genjax.models import registry
 from genjax.train import mesh, rundir
 from genjax.train import sweep as sweep_lib
+from genjax.train.steps import LOOP_STRATEGIES
 
 PROG = "genjax-sweep"
 LOWER_IS_BETTER = ("test_mse", "frechet", "kid", "class_kl", "data_frechet", "test_nll", "nll_bits_per_dim")
@@ -54,6 +55,8 @@ def parser() -> common.Parser:
                                                "device per core, as far as they divide the runs; else all that do)")
     p.add_argument("--runs-per-group", type=int, help="runs of a device vmapped together, the groups one after "
                                                      "another (default: 1 on a CPU, all on an accelerator)")
+    p.add_argument("--loop-strategy", choices=("auto", *LOOP_STRATEGIES), default="auto",
+                   help="how a call runs its steps (as for genjax-train; default auto: scan)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
                                  steps_per_call=args.steps_per_call, devices=devices, workdir=args.workdir,
                                  checkpoint_every=args.checkpoint_every, resume=args.resume,
                                  overwrite=args.overwrite, progress=not args.no_progress,
-                                 group=args.runs_per_group)
+                                 group=args.runs_per_group, loop_strategy=args.loop_strategy)
     reports, eval_seconds = [], 0.0
     for i, run in enumerate(result.runs):
         directory = args.workdir / run.name

@@ -24,7 +24,7 @@ from genjax.core.errors import ConfigError
 from genjax.eval.evaluate import notes
 from genjax.models import registry
 from genjax.train import cluster, rundir
-from genjax.train.steps import run_config
+from genjax.train.steps import LOOP_STRATEGIES, resolve_strategy, run_config
 
 PROG = "genjax-train"
 RUN_STATS = ("steps", "train_seconds", "compile_seconds", "steps_per_second")
@@ -47,6 +47,9 @@ def parser() -> common.Parser:
     p.add_argument("--checkpoint-every", type=int, default=1000, help="checkpoint interval in steps (0: only at end)")
     p.add_argument("--keep", type=int, default=3, help="checkpoints to keep")
     p.add_argument("--devices", type=int, help="train data-parallel on this many devices (default: one)")
+    p.add_argument("--loop-strategy", choices=("auto", *LOOP_STRATEGIES), default="auto",
+                   help="how a call runs its steps: a rolled lax.scan, an unrolled one, or one dispatch per step "
+                        "(default auto: the measured rule, scan; config.json records the choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     common.add_cluster_arguments(p)
     return p
@@ -85,19 +88,21 @@ def main(argv: list[str] | None = None) -> None:
     config = cfg_lib.override(config, args.overrides)
     if args.print_config:
         common.print_json(rundir.describe(family, run_config(family, config, dataset, steps), dataset.name,
-                                          dataset.data_shape, args.seed))
+                                          dataset.data_shape, args.seed, resolve_strategy(args.loop_strategy)))
         return
     outcome = experiment.train_and_evaluate(
         family, config, dataset, workdir=workdir, steps=steps, seed=args.seed, steps_per_call=args.steps_per_call,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, keep=args.keep, resume=args.resume,
-        overwrite=args.overwrite, progress=not args.no_progress, devices=args.devices)
+        overwrite=args.overwrite, progress=not args.no_progress, devices=args.devices,
+        loop_strategy=args.loop_strategy)
     if not cluster.is_primary():  # process 0 reports for the cluster
         return
     report = outcome.report
     if cluster.processes() > 1:
         print(f"trained on {cluster.processes()} processes, {jax.device_count()} devices")
     print(f"{family.NAME} on {dataset.name}: {report['steps']} steps in {report['train_seconds']:.1f} s "
-          f"(compile {report['compile_seconds']:.1f} s, {report['steps_per_second']:.0f} steps/s)")
+          f"(compile {report['compile_seconds']:.1f} s, {report['steps_per_second']:.0f} steps/s, loop "
+          f"{outcome.result.loop_strategy})")
     shown = {key: value for key, value in report.items() if key not in RUN_STATS}
     width = max(map(len, shown), default=0)
     for key, value in shown.items():

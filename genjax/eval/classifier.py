@@ -221,9 +221,12 @@ def feature_net(dataset: Dataset, steps: int = DEFAULT_STEPS) -> FeatureNet:
         accuracy = held_out_accuracy(state, dataset)
         try:
             path.mkdir(parents=True, exist_ok=True)
-            (path / "params.msgpack").write_bytes(serialization.to_bytes(state.params))
-            (path / "info.json").write_text(json.dumps({"test_accuracy": accuracy, "steps": steps,
-                                                        "config": cfg_lib.to_dict(cfg)}) + "\n")
+            info = json.dumps({"test_accuracy": accuracy, "steps": steps, "config": cfg_lib.to_dict(cfg)}) + "\n"
+            for name, content in (("params.msgpack", serialization.to_bytes(state.params)),
+                                  ("info.json", info.encode())):  # whole files only: processes may share the cache
+                partial = path / f"{name}.{os.getpid()}.partial"
+                partial.write_bytes(content)
+                os.replace(partial, path / name)
         except OSError:
             pass  # an unwritable cache only costs retraining next time
     _LOADED[key] = FeatureNet(state, accuracy, dataset)

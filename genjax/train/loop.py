@@ -29,7 +29,7 @@ from genjax.train import mesh as mesh_lib
 from genjax.train.checkpoint import Checkpointer
 from genjax.train.progress import progress_bar
 from genjax.train.signals import StopRequests
-from genjax.train.steps import CompiledCalls, divergence, fused_steps, run_config, validate_arguments
+from genjax.train.steps import CompiledCalls, divergence, fused_steps, resolve_strategy, run_config, validate_arguments
 from genjax.train.writers import MetricWriter, run_writers
 
 Evaluate = Callable[[State], dict]  # a trained state -> held-out measures (numbers)
@@ -45,6 +45,7 @@ class FitResult:
     train_seconds: float  # wall time of the loop (compilation, evaluation, checkpoints), every session of the run
     steps_per_second: float  # median over the logged calls of every session (compilation excluded)
     resident_rows: int = 0  # rows of the training split (padding included) on this process's devices, all counted
+    loop_strategy: str = "scan"  # how the calls ran (genjax.train.steps.LOOP_STRATEGIES)
 
 
 def fit(
@@ -64,6 +65,7 @@ def fit(
     overwrite: bool = False,
     progress: bool = True,
     devices: int | None = None,
+    loop_strategy: str = "auto",
 ) -> FitResult:
     """Train ``family`` (a module such as ``genjax.gan``, or its name) on ``dataset`` for ``steps`` steps.
 
@@ -78,7 +80,10 @@ def fit(
     ``devices`` N > 1 trains data-parallel on the first N devices (:func:`genjax.train.mesh.data_mesh`):
     the state replicated, the training split and each batch split by rows. In a ``jax.distributed`` cluster
     (:mod:`genjax.train.cluster`) every process calls ``fit`` alike and training spans every device of the
-    cluster; process 0 alone writes the run's files other than checkpoints and evaluates. A non-finite loss raises
+    cluster; process 0 alone writes the run's files other than checkpoints and evaluates.
+    ``loop_strategy`` says how each call runs its steps (:data:`genjax.train.steps.LOOP_STRATEGIES`: a rolled
+    scan, an unrolled one, one dispatch per step); ``"auto"`` (:func:`genjax.train.steps.resolve_strategy`)
+    takes the measured rule, and ``config.json`` records the choice. A non-finite loss raises
     :class:`genjax.TrainingDiverged` naming the step; the checkpoints already saved are left as they
     were. SIGINT or SIGTERM (in the main thread) lets the current call finish, checkpoints the state
     and raises :class:`genjax.Interrupted`; a second signal stops at once.
@@ -87,6 +92,7 @@ def fit(
     config = run_config(family, config, dataset, steps)
     rows = family.batch_rows(config)
     validate_arguments(rows, dataset, steps, steps_per_call, eval_every, checkpoint_every, seeds=(seed,))
+    strategy = resolve_strategy(loop_strategy)
     if devices is None and cluster.processes() > 1:
         devices = jax.device_count()
     mesh = mesh_lib.data_mesh(devices, rows) if devices else None
@@ -103,7 +109,7 @@ def fit(
             workdir = Path(workdir)
             if primary:
                 cleanup.enter_context(rundir.claimed(workdir, resume))
-            description = rundir.describe(family, config, dataset.name, dataset.data_shape, seed)
+            description = rundir.describe(family, config, dataset.name, dataset.data_shape, seed, strategy)
             rundir.check(workdir, description, resume, overwrite)
             cluster.barrier("genjax-run-checked")  # every process checks before process 0 writes
             if primary:
@@ -123,7 +129,8 @@ def fit(
                 writer = run_writers(workdir)
                 cleanup.callback(writer.close)
         split_rows = len(dataset.x_train)
-        calls = CompiledCalls(lambda length: fused_steps(family.train_step, rows, length, mesh, split_rows))
+        calls = CompiledCalls(lambda length, unroll: fused_steps(family.train_step, rows, length, mesh, split_rows,
+                                                                 unroll), strategy)
         stop = cleanup.enter_context(StopRequests())
         return _loop(family, state, data, train_key, calls, history, checkpointer, writer, steps, steps_per_call,
                      evaluate if eval_every and primary else None, eval_every, checkpoint_every,
@@ -189,4 +196,5 @@ def _loop(family: Family, state: State, data: dict, train_key: jax.Array, calls:
         train_seconds=time.perf_counter() - start_time,
         steps_per_second=float(np.median([r["steps_per_sec"] for r in history])) if history else 0.0,
         resident_rows=sum(shard.data.shape[0] for shard in data["x"].addressable_shards),
+        loop_strategy=calls.strategy,
     )

@@ -35,15 +35,21 @@ OWN_FILES = (CONFIG_FILE, METRICS_FILE, EVAL_FILE, "samples.png", "reconstructio
              "loss_curve.png")
 
 
-def describe(family: Family, config: Any, dataset_name: str, data_shape: tuple[int, ...], seed: int) -> dict:
-    """The contents of ``config.json`` for a run (``config`` as it runs, placeholders resolved)."""
+def describe(family: Family, config: Any, dataset_name: str, data_shape: tuple[int, ...], seed: int,
+             loop_strategy: str = "scan") -> dict:
+    """The contents of ``config.json`` for a run (``config`` as it runs, placeholders resolved; ``loop_strategy``
+    as :func:`genjax.train.steps.resolve_strategy` chose it)."""
     return {
         "model": family.NAME,
         "dataset": dataset_name,
         "seed": seed,
         "data_shape": list(data_shape),
+        "loop_strategy": loop_strategy,
         "config": cfg_lib.to_dict(config),
     }
+
+
+DESCRIPTION_DEFAULTS = {"loop_strategy": "scan"}  # what a config.json written before the key existed ran with
 
 
 def read_description(workdir: Path) -> dict:
@@ -65,6 +71,7 @@ def read_description(workdir: Path) -> dict:
 
 def differences(saved: dict, description: dict) -> list[str]:
     """The keys (``config.NAME`` for config fields) in which two ``config.json`` contents differ."""
+    saved = {**DESCRIPTION_DEFAULTS, **saved}
     differing = sorted(
         key for key in set(saved) | set(description) if saved.get(key) != description.get(key) and key != "config"
     )

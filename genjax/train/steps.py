@@ -6,6 +6,7 @@ and randomness depend only on the seed and the step.
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,8 +24,9 @@ from genjax.train.mesh import DATA_AXIS
 
 
 def scan_steps(train_step: Callable, batch_rows: int, length: int, mesh: Mesh | None = None,
-               split_rows: int | None = None) -> Callable:
-    """``(state, data, key) -> (state, metrics [length])``: ``length`` train steps under one ``lax.scan``.
+               split_rows: int | None = None, unroll: bool = False) -> Callable:
+    """``(state, data, key) -> (state, metrics [length])``: ``length`` train steps under one ``lax.scan``
+    (rolled, or with ``unroll`` every step inlined).
 
     ``data`` is a dict of device arrays with a shared leading axis (the training split; ``split_rows`` real
     rows, default all); each step draws ``batch_rows`` uniform indices in ``0..split_rows-1`` and its own step
@@ -45,7 +47,7 @@ def scan_steps(train_step: Callable, batch_rows: int, length: int, mesh: Mesh | 
                 batch = gather_rows(data, index, mesh)
             return train_step(state, batch, k_step)
 
-        return jax.lax.scan(body, state, length=length)
+        return jax.lax.scan(body, state, length=length, unroll=unroll)
 
     return run
 
@@ -68,9 +70,28 @@ def gather_rows(data: dict, index: jax.Array, mesh: Mesh) -> dict:
 
 
 def fused_steps(train_step: Callable, batch_rows: int, length: int, mesh: Mesh | None = None,
-                split_rows: int | None = None) -> Callable:
+                split_rows: int | None = None, unroll: bool = False) -> Callable:
     """:func:`scan_steps` jitted with the state donated."""
-    return jax.jit(scan_steps(train_step, batch_rows, length, mesh, split_rows), donate_argnums=0)
+    return jax.jit(scan_steps(train_step, batch_rows, length, mesh, split_rows, unroll), donate_argnums=0)
+
+
+# How a call of ``length`` steps executes (``genjax.fit(loop_strategy=...)``, ``--loop-strategy``):
+#   scan      one compiled call per log step, the steps under a rolled ``lax.scan`` (a while loop);
+#   unrolled  one compiled call per log step, every step inlined (compile time grows with steps_per_call);
+#   dispatch  one compiled call per step (a scan of 1), dispatched from Python; metrics stay on the device.
+LOOP_STRATEGIES = ("scan", "unrolled", "dispatch")
+
+
+def resolve_strategy(requested: str = "auto") -> str:
+    """The strategy a loop runs with: ``requested``, checked, or for ``"auto"`` the rule that
+    ``benchmarks/strategies.py`` checks on every configuration it times: ``scan`` on every backend (on the
+    2-core CPU it is the fastest or within noise of it everywhere, and compiles once per call length in
+    seconds; benchmarks/RESULTS.md, "Loop strategies")."""
+    if requested == "auto":
+        return "scan"
+    if requested not in LOOP_STRATEGIES:
+        raise ConfigError(f"unknown loop strategy {requested!r}; choose auto, {', '.join(LOOP_STRATEGIES)}")
+    return requested
 
 
 # On XLA:CPU, copy insertion that analyses loop regions drops the buffer copies at the boundaries of
@@ -86,21 +107,37 @@ def compile_steps(jitted: Callable, *args) -> Callable:
 
 
 class CompiledCalls:
-    """The fused-step calls of one training loop, compiled once per call length (the last call of a run
-    may be shorter), and the seconds spent compiling them."""
+    """The calls of one training loop, each running ``length`` steps as ``strategy`` (:data:`LOOP_STRATEGIES`)
+    says, compiled once per call length (the last call of a run may be shorter; ``dispatch`` compiles one
+    step), and the seconds spent compiling them."""
 
-    def __init__(self, build: Callable[[int], Callable]):
-        self._build = build  # call length -> jitted function of (state, data, key)
+    def __init__(self, build: Callable[[int, bool], Callable], strategy: str = "scan"):
+        self._build = build  # (call length, unroll) -> jitted function of (state, data, key)
+        self.strategy = resolve_strategy(strategy)
         self._calls: dict[int, Callable] = {}
         self.compile_seconds = 0.0
 
     def get(self, length: int, *args) -> Callable:
         """The call running ``length`` steps, compiled with :func:`compile_steps` for ``args`` the first time."""
-        if length not in self._calls:
+        compiled_length = 1 if self.strategy == "dispatch" else length
+        if compiled_length not in self._calls:
             t0 = time.perf_counter()
-            self._calls[length] = compile_steps(self._build(length), *args)
+            self._calls[compiled_length] = compile_steps(self._build(compiled_length, self.strategy == "unrolled"),
+                                                         *args)
             self.compile_seconds += time.perf_counter() - t0
-        return self._calls[length]
+        compiled = self._calls[compiled_length]
+        return functools.partial(dispatched, compiled, length) if self.strategy == "dispatch" else compiled
+
+
+def dispatched(one_step: Callable, length: int, state: Any, *args) -> tuple[Any, dict]:
+    """``length`` calls of the compiled one-step call ``one_step(state, *args)``, its metrics ``[..., 1]`` joined
+    along their step axis on the device (fetched by the caller at the log step)."""
+    chunks = []
+    for _ in range(length):
+        state, metrics = one_step(state, *args)
+        chunks.append(metrics)
+    axis = jnp.ndim(chunks[0]["loss"]) - 1  # the step axis: last, after any runs axis of a sweep
+    return state, jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=axis), *chunks)
 
 
 def run_config(family: Family, config: Any, dataset: Dataset, steps: int) -> Any:

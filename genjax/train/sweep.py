@@ -37,7 +37,7 @@ from genjax.train.checkpoint import Checkpointer
 from genjax.train.mesh import SEED_AXIS, replicate, seed_mesh
 from genjax.train.progress import progress_bar
 from genjax.train.signals import StopRequests
-from genjax.train.steps import CompiledCalls, divergence, run_config, scan_steps, validate_arguments
+from genjax.train.steps import CompiledCalls, divergence, resolve_strategy, run_config, scan_steps, validate_arguments
 from genjax.train.writers import JsonlWriter
 
 UPDATE_SCALE = "update_scale"  # hyper[UPDATE_SCALE][optimizer name]: a swept learning rate / the program's own
@@ -189,14 +189,15 @@ def _initial_states(family: Family, base: Any, runs: list[Run], example: dict) -
 def fit_sweep(family: Family | str, config: Any, dataset: Dataset, *, steps: int, sweep: dict[str, Sequence[float]],
               seeds: Sequence[int] = (0,), steps_per_call: int = 100, devices: int | None = None,
               workdir: str | Path | None = None, checkpoint_every: int = 1000, keep: int = 3, resume: bool = False,
-              overwrite: bool = False, progress: bool = True, group: int | None = None) -> SweepResult:
+              overwrite: bool = False, progress: bool = True, group: int | None = None,
+              loop_strategy: str = "auto") -> SweepResult:
     """Train every setting of ``sweep`` (field -> values, a grid) times every seed in one program
     (:func:`runs_program` over the runs' stacked states). ``devices`` N splits the runs over N devices (the number
     of runs must be a multiple of N); a device's runs go in vmapped groups of ``group``, one group after another
     (default: :func:`runs_per_group`'s rule). With ``workdir``: a run directory per run (``Run.name``), saved
     together every ``checkpoint_every`` steps; ``resume`` continues every run from the newest step all of them
-    saved. A non-finite loss in any run raises ``TrainingDiverged``; SIGINT/SIGTERM saves every run and raises
-    ``Interrupted``."""
+    saved. ``loop_strategy`` as for :func:`genjax.fit`. A non-finite loss in any run raises ``TrainingDiverged``;
+    SIGINT/SIGTERM saves every run and raises ``Interrupted``."""
     family = registry.lookup(family)
     if cluster.processes() > 1:
         raise ConfigError(f"a sweep (or fit_seeds) trains in one process, and this one is one of "
@@ -206,10 +207,12 @@ def fit_sweep(family: Family | str, config: Any, dataset: Dataset, *, steps: int
     rows = family.batch_rows(base)
     validate_arguments(rows, dataset, steps, steps_per_call, 0, 0 if workdir is None else checkpoint_every,
                        seeds=tuple(seeds))
+    strategy = resolve_strategy(loop_strategy)
     mesh = None if devices is None else seed_mesh(devices, len(runs))
     group = runs_per_group(len(runs) // (mesh.devices.size if mesh else 1), group)
-    data = replicate(dataset.train_arrays(), mesh)
-    states, train_keys = _initial_states(family, base, runs, {n: a[:rows] for n, a in dataset.train_arrays().items()})
+    arrays = dataset.train_arrays()
+    data = replicate(arrays, mesh)
+    states, train_keys = _initial_states(family, base, runs, {n: a[:rows] for n, a in arrays.items()})
     histories: list[list[dict]] = [[] for _ in runs]
     with contextlib.ExitStack() as cleanup:
         checkpointers: list[Checkpointer] = []
@@ -219,7 +222,8 @@ def fit_sweep(family: Family | str, config: Any, dataset: Dataset, *, steps: int
             cleanup.enter_context(rundir.claimed(workdir, resume))
             directories = [workdir / run.name for run in runs]
             for run, directory in zip(runs, directories, strict=True):
-                description = rundir.describe(family, run.config, dataset.name, dataset.data_shape, run.seed)
+                description = rundir.describe(family, run.config, dataset.name, dataset.data_shape, run.seed,
+                                              strategy)
                 directory.mkdir(parents=True, exist_ok=True)
                 rundir.prepare(directory, description, resume, overwrite)
                 checkpointer = Checkpointer(directory / rundir.CHECKPOINTS, keep)
@@ -231,8 +235,8 @@ def fit_sweep(family: Family | str, config: Any, dataset: Dataset, *, steps: int
                 states, histories = _restore(family, runs, states, checkpointers, directories)
         sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec(SEED_AXIS))
         states, train_keys = jax.device_put((states, train_keys), sharding)
-        calls = CompiledCalls(lambda length: jax.jit(runs_program(family, rows, length, mesh, group),
-                                                     donate_argnums=0))
+        calls = CompiledCalls(lambda length, unroll: jax.jit(runs_program(family, rows, length, mesh, group, unroll),
+                                                             donate_argnums=0), strategy)
         stop = cleanup.enter_context(StopRequests())
         return _loop(family, runs, states, data, train_keys, calls, histories, checkpointers, writers, steps,
                      steps_per_call, checkpoint_every, progress, stop, group)
@@ -251,11 +255,12 @@ def runs_per_group(runs: int, requested: int | None) -> int:
     return requested
 
 
-def runs_program(family: Family, rows: int, length: int, mesh: Mesh | None, group: int) -> Callable:
+def runs_program(family: Family, rows: int, length: int, mesh: Mesh | None, group: int,
+                 unroll: bool = False) -> Callable:
     """``(states, data, keys) -> (states, metrics)``: ``length`` fused steps (:func:`scan_steps`) of every run,
     states, keys and metrics stacked along axis 0. The runs go in vmapped groups of ``group``, one group after
     another (``lax.map``); with a ``mesh``, each device trains its own block of runs this way. Not jitted."""
-    one = scan_steps(family.train_step, rows, length)
+    one = scan_steps(family.train_step, rows, length, unroll=unroll)
 
     def local(states: Any, data: dict, keys: jax.Array) -> tuple[Any, dict]:
         if group >= keys.shape[0]:
@@ -345,10 +350,11 @@ def _loop(family: Family, runs: list[Run], states: Any, data: dict, train_keys: 
 
 
 def fit_seeds(family: Family | str, config: Any, dataset: Dataset, *, steps: int, seeds: Sequence[int],
-              steps_per_call: int = 100, devices: int | None = None, group: int | None = None) -> SweepResult:
+              steps_per_call: int = 100, devices: int | None = None, group: int | None = None,
+              loop_strategy: str = "auto") -> SweepResult:
     """``len(seeds)`` runs of one config in one program: :func:`fit_sweep` with nothing swept and no run
     directories. Seed ``s`` matches ``genjax.fit(seed=s)`` to float rounding. On a CPU, forcing one XLA device
     per core (``XLA_FLAGS=--xla_force_host_platform_device_count=<cores>`` before JAX starts) and ``devices`` set
     to it lets small models use every core, where one program of tiny matmuls keeps about one core busy."""
     return fit_sweep(family, config, dataset, steps=steps, sweep={}, seeds=seeds, steps_per_call=steps_per_call,
-                     devices=devices, progress=False, group=group)
+                     devices=devices, progress=False, group=group, loop_strategy=loop_strategy)
