@@ -1,7 +1,10 @@
 """Test settings: 8 forced CPU devices (set before JAX starts), strict JAX, deterministic hypothesis,
-and a private cache for the feature classifier (nothing written to the user's ~/.cache)."""
+a private cache for the feature classifier (nothing written to the user's ~/.cache), and, under pytest-xdist's
+workers, tests marked ``alone`` run while no other worker runs a test."""
+import fcntl
 import os
 import tempfile
+from pathlib import Path
 
 _FLAG = "--xla_force_host_platform_device_count=8"
 if _FLAG not in os.environ.get("XLA_FLAGS", ""):
@@ -44,3 +47,16 @@ def tiny_gan_config():
     from genjax import gan
 
     return gan.Config(latent_dim=4, hidden_dims=(16,), d_hidden_dims=(16,), batch_size=16, schedule="constant")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Under pytest-xdist, a test marked ``alone`` (processes of its own, timed bars) holds an exclusive lock on a
+    file every other test holds shared, from its setup to its teardown (module fixtures included), so it does not
+    share the cores with another worker's test."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    with open(Path(os.environ["GENJAX_TEST_CACHE"]) / "alone.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("alone") else fcntl.LOCK_SH)
+        yield

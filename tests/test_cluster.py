@@ -27,6 +27,7 @@ from cluster_worker import CONFIGS, DIVERGE_AT
 WORKER = Path(__file__).with_name("cluster_worker.py")
 STEPS = 200
 PEER_LOST = "another process of the run stopped or cannot be reached"
+pytestmark = pytest.mark.alone  # pairs of processes: no other test shares the cores with them (tests/conftest.py)
 
 
 def free_port() -> int:
