@@ -62,9 +62,11 @@ def test_each_family_writes_its_run_files(tmp_path, capsys, model, extra, figure
 
 
 def test_resume_extends_a_run(tmp_path, capsys):
-    assert run(["--workdir", str(tmp_path), *TINY]) == 0
-    assert run(["--workdir", str(tmp_path), "--resume", *TINY[2:], "--steps", "300"]) == 0
+    assert run(["--workdir", str(tmp_path), *TINY, "--loop-strategy", "dispatch"]) == 0
+    capsys.readouterr()
+    assert run(["--workdir", str(tmp_path), "--resume", *TINY[2:], "--steps", "300"]) == 0  # the run's strategy
     assert json.loads((tmp_path / "eval.json").read_text())["steps"] == 300
+    assert "steps/s, loop dispatch)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("failure", [MemoryError("Unable to allocate 26.8 GiB"),
