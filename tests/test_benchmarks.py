@@ -6,6 +6,7 @@ import pytest
 import genjax.experiment
 from benchmarks import throughput
 from genjax import autoencoder, gan
+from genjax.nn import conv
 from genjax.train.steps import run_config
 
 
@@ -94,3 +95,12 @@ def test_strategies_benchmark_times_every_strategy(digits, tiny_config):
     assert set(rates) == {"scan", "unrolled", "dispatch"}
     assert all(r["steps_per_second"] > 0 and len(r["steps_per_second_blocks"]) == 2 for r in rates.values())
     assert set(strategies.CHOSEN) <= set(throughput.CONFIGS)
+
+
+def test_conv_in_loop_runs_each_program_and_counts_convolutions():
+    from benchmarks import conv_in_loop
+    x, kernel = jax.numpy.ones((2, 4, 4, 1)), jax.numpy.ones((3, 3, 1, 2))
+    for label, (fn, per_call) in conv_in_loop.programs(conv_in_loop.step_of(conv.conv, (2, 2), "xla"), 2).items():
+        inlined_steps = per_call if label == "unrolled loop" else 1  # a forward and two gradient convolutions each
+        assert conv_in_loop.convolution_counts(fn.lower(x, kernel).compile())["convolutions"] == 3 * inlined_steps
+        assert conv_in_loop.time_per_step(fn, per_call, (x, kernel), repeats=1) > 0
