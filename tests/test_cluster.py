@@ -86,22 +86,23 @@ def params(path: Path) -> dict:
 
 
 def interrupted_runs(workdir: Path, cache: Path) -> dict:
-    """Runs by three pairs in turn (1 device each), and what each pair did: the autoencoder, SIGTERM to one process
-    after the first checkpoint; resumed, SIGKILL to one process after the next checkpoint; resumed to the end, then
-    the GAN, then a model that diverges at step DIVERGE_AT."""
+    """Runs by four pairs in turn (1 device each), and what each pair did: the autoencoder, SIGTERM to one process
+    after the first checkpoint; resumed, SIGKILL to process 1 after the next checkpoint; resumed, SIGKILL to process 0
+    after the next; resumed to the end, then the GAN, then a model that diverges at step DIVERGE_AT."""
     run, seen = workdir / "autoencoder", {}
     pair = start_pair(workdir, cache, 1, "--models", "autoencoder")
     wait_for_checkpoint(run)
     pair[1].send_signal(signal.SIGTERM)  # to one process only
     seen["sigterm"] = finish(pair), [our_lines(workdir, i) for i in range(2)]
-    saved = max(saved_steps(run))
-    pair = start_pair(workdir, cache, 1, "--models", "autoencoder", "--resume")
-    wait_for_checkpoint(run, after=saved)
-    pair[1].kill()
-    killed = time.monotonic()
-    code = pair[0].wait(90)
-    seen["kill"] = code, time.monotonic() - killed, our_lines(workdir, 0)
-    pair[1].wait()
+    for victim in (1, 0):  # process 0 hosts JAX's coordination service: its death aborts the others in JAX
+        saved, survivor = max(saved_steps(run)), 1 - victim
+        pair = start_pair(workdir, cache, 1, "--models", "autoencoder", "--resume")
+        wait_for_checkpoint(run, after=saved)
+        pair[victim].kill()
+        killed = time.monotonic()
+        code = pair[survivor].wait(90)
+        seen["kill", victim] = code, time.monotonic() - killed, our_lines(workdir, survivor)
+        pair[victim].wait()
     pair = start_pair(workdir, cache, 1, "--models", "autoencoder,gan,diverging", "--resume")
     seen["resume"] = finish(pair), [our_lines(workdir, i) for i in range(2)]
     return seen
@@ -127,7 +128,7 @@ def runs(digits, compilation_cache, tmp_path_factory):
 
 @pytest.mark.parametrize("local_devices", [1, 2])
 def test_two_processes_train_as_one_process_on_as_many_devices(runs, local_devices):
-    """With 1 device each, the autoencoder's run was stopped by SIGTERM, then killed, and resumed twice."""
+    """With 1 device each, the autoencoder's run was stopped by SIGTERM, then killed twice, and resumed three times."""
     workdirs, one_process, _ = runs
     workdir, devices = workdirs[local_devices], 2 * local_devices
     split = len(data.load("digits").x_train)
@@ -148,10 +149,21 @@ def test_sigterm_to_one_process_stops_both_after_a_checkpoint(runs):
     assert all(len(mine) == 1 and "stopped by SIGTERM at step" in mine[0] for mine in lines), lines
 
 
-def test_a_killed_process_stops_the_other_within_60_s_with_one_line(runs):
-    code, seconds, lines = runs[2]["kill"]
-    assert code != 0 and seconds < 60
+@pytest.mark.parametrize("victim", [1, 0])
+def test_a_killed_process_stops_the_other_within_60_s_with_one_line(runs, victim):
+    """Process 0's death also ends process 1 through JAX's own abort, which genjax turns into its line and exit 1."""
+    code, seconds, lines = runs[2]["kill", victim]
+    assert code == 1 and seconds < 60
     assert len(lines) == 1 and PEER_LOST in lines[0], lines
+
+
+def test_an_abort_by_jax_ends_a_process_of_a_cluster_with_one_line_and_exit_1():
+    """What JAX's distributed client does when process 0 is gone (a fatal log, then abort()), in isolation."""
+    program = ("import os; from genjax.train import cluster; cluster.name_aborts('prog'); "
+               "cluster.end_aborts_with_one_line(); os.abort()")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"prog: error: {PEER_LOST}")
 
 
 def test_divergence_stops_both_processes_with_exit_3(runs):

@@ -64,41 +64,38 @@ def run_main(main: Callable[[], None], prog: str, debug: bool = False) -> int:
     """Run ``main``; map genjax errors to one stderr line and exit 2, divergence to exit 3, a SIGINT/SIGTERM
     stop to 128 + the signal number, and any other error to one line and exit 1 (re-raised when ``debug``
     or ``$GENJAX_DEBUG`` is set). In a ``jax.distributed`` cluster a process that fails ends at once with its
-    code (:func:`os._exit`), without the shutdown barrier that would wait for, or abort on, the others."""
-    code = _run_main(main, prog, debug)
+    code (:func:`genjax.train.cluster.end_process`), and one that JAX's distributed client aborts (a dead peer,
+    process 0 gone) ends with one line and exit 1."""
+    cluster.name_aborts(prog)
+    code, line = _run_main(main, prog, debug)
     if code != EXIT_OK and jax.distributed.is_initialized():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        cluster.end_process(code, line)
+    if line is not None:
+        print(line, file=sys.stderr)
     return code
 
 
-def _run_main(main: Callable[[], None], prog: str, debug: bool) -> int:
+def _run_main(main: Callable[[], None], prog: str, debug: bool) -> tuple[int, str | None]:
+    """``main``'s exit code and the line to write on stderr (None when it succeeded)."""
     debug = debug or os.environ.get(DEBUG_VARIABLE, "0") not in ("", "0")
     try:
         with stop_on_signals():
             main()
     except GenjaxError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_USAGE, f"{prog}: error: {exc}"
     except TrainingDiverged as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return EXIT_DIVERGED
+        return EXIT_DIVERGED, f"{prog}: {exc}"
     except Interrupted as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 128 + exc.signum
+        return 128 + exc.signum, f"{prog}: {exc}"
     except KeyboardInterrupt as exc:  # Stopped, or a SIGINT before the handlers were installed
         signum = getattr(exc, "signum", signal.SIGINT)
-        print(f"{prog}: stopped by {signal.Signals(signum).name}; checkpoints already saved are kept",
-              file=sys.stderr)
-        return 128 + signum
+        return 128 + signum, f"{prog}: stopped by {signal.Signals(signum).name}; checkpoints already saved are kept"
     except Exception as exc:
         if debug:
             raise
-        print(f"{prog}: error: {outside_error(exc)}; checkpoints already saved are kept (--debug or "
-              f"{DEBUG_VARIABLE}=1 shows the traceback)", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+        return EXIT_FAILED, (f"{prog}: error: {outside_error(exc)}; checkpoints already saved are kept (--debug or "
+                             f"{DEBUG_VARIABLE}=1 shows the traceback)")
+    return EXIT_OK, None
 
 
 def entry_point(main: Callable[[list[str] | None], None], prog: str) -> Callable[[], None]:

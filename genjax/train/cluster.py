@@ -9,11 +9,16 @@ evaluates. On the CPU the processes' collectives go through gloo (over TCP, so l
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import itertools
 import os
 import re
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import jax
 import numpy as np
@@ -61,6 +66,52 @@ def join(coordinator: str | None = None, num_processes: int | None = None, proce
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=JOIN_TIMEOUT_SECONDS,
                                heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_SECONDS)
+    end_aborts_with_one_line()
+
+
+# Ending a failing process of a cluster. JAX's distributed client aborts a process (SIGABRT, exit 134, a core dump
+# message) when its coordination service reports a dead peer or is itself gone (process 0 killed); a process may at
+# the same moment be ending on its own (a gloo error from the same dead peer). Whichever comes first writes the one
+# line and exits; the other waits for that exit.
+_ending = threading.Lock()
+_abort_handler: Any = None  # the C signal handler (kept referenced while installed)
+ABORT_EXIT_CODE = 1  # the code of a process that JAX's distributed client aborted (the scripts' "failed")
+
+
+def name_aborts(prog: str) -> None:
+    """Begin the line written when JAX aborts this process with ``prog`` (the script's name)."""
+    global _abort_line
+    _abort_line = (f"{prog}: error: another process of the run stopped or cannot be reached, or JAX failed "
+                   "otherwise: JAX aborted this process (its log lines above say which); checkpoints already saved "
+                   "are kept")
+
+
+name_aborts("genjax")
+
+
+def end_process(code: int, line: str | None = None) -> NoReturn:
+    """Write ``line`` (if any) on stderr and end this process with ``code`` at once (:func:`os._exit`: no shutdown
+    barrier that would wait for, or abort on, the other processes). Only the first caller writes and exits."""
+    if not _ending.acquire(blocking=False):
+        while True:  # another thread is ending the process; let it
+            time.sleep(1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if line is not None:
+        os.write(2, f"{line}\n".encode())
+    os._exit(code)
+
+
+def end_aborts_with_one_line() -> None:
+    """Catch SIGABRT at the C level, where JAX's fatal log ends in abort(): one genjax line, exit
+    :data:`ABORT_EXIT_CODE`, instead of a core dump's 134 (JAX's own log lines above it stay)."""
+    global _abort_handler
+    handler_type = ctypes.CFUNCTYPE(None, ctypes.c_int)
+    _abort_handler = handler_type(lambda signum: end_process(ABORT_EXIT_CODE, _abort_line))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.signal.restype = ctypes.c_void_p
+    libc.signal.argtypes = (ctypes.c_int, handler_type)
+    libc.signal(signal.SIGABRT, _abort_handler)
 
 
 _alone = False  # inside alone(): this process works by itself
