@@ -112,7 +112,7 @@ def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
         raise ConfigError(f"the conv classifier pools {len(cfg.conv_channels)} times by 2, so images must be at least "
                           f"{nets.CONV_MIN_SIZE} pixels a side and divisible by {2 ** len(cfg.conv_channels)}; "
                           f"got {data_shape[:2]} (use architecture mlp)")
-    params = {"classifier": _module(cfg).init(key, jnp.asarray(batch["x"][:1]))}
+    params = {"classifier": nets.init_variables(_module(cfg), key, jnp.asarray(batch["x"][:1]))}
     return State.create(params=params, optimizers={"classifier": optim.adam(cfg, cfg.learning_rate)}, config=cfg,
                         data_shape=data_shape)
 

@@ -56,7 +56,7 @@ def init(key: jax.Array, cfg: CoderConfig, batch: Batch, networks: Networks, def
     losses.check_output_range(cfg.output, x)
     encoder, decoder = networks(cfg, data_shape)
     k_enc, k_dec = jax.random.split(key)
-    params = {"encoder": encoder.init(k_enc, jnp.asarray(x[:1])),
-              "decoder": decoder.init(k_dec, jnp.zeros((1, cfg.latent_dim)))}
+    params = {"encoder": nets.init_variables(encoder, k_enc, jnp.asarray(x[:1])),
+              "decoder": nets.init_variables(decoder, k_dec, jnp.zeros((1, cfg.latent_dim)))}
     tx = optim.adam(cfg, cfg.learning_rate)
     return State.create(params=params, optimizers={"encoder": tx, "decoder": tx}, config=cfg, data_shape=data_shape)

@@ -156,8 +156,8 @@ def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
     k_g, k_d = jax.random.split(key)
     z = jnp.zeros((cfg.pack, cfg.latent_dim))  # one packed example (conditional models have pack 1)
     y = jnp.zeros((cfg.pack,), jnp.int32) if cfg.num_classes else None
-    g_vars = generator.init(k_g, z, y)
-    d_vars = discriminator.init(k_d, pack(jnp.zeros((cfg.pack, *data_shape)), cfg.pack), y)
+    g_vars = nets.init_variables(generator, k_g, z, y)
+    d_vars = nets.init_variables(discriminator, k_d, pack(jnp.zeros((cfg.pack, *data_shape)), cfg.pack), y)
     params = {"generator": g_vars["params"], "discriminator": d_vars["params"]}
     optimizers = {"generator": optim.adam(cfg, cfg.g_learning_rate),
                   "discriminator": optim.adam(cfg, cfg.d_learning_rate)}
