@@ -20,7 +20,7 @@ from genjax import autoencoder, dgn, gan, vae
 from genjax.cli import sweep as sweep_script
 from genjax.cli.common import run_main
 from genjax.core.errors import ConfigError, Interrupted
-from genjax.train import loop, sweep
+from genjax.train import loop, rundir, sweep
 from genjax.train.checkpoint import Checkpointer
 from genjax.train.writers import JsonlWriter
 
@@ -146,11 +146,16 @@ def test_sigterm_saves_every_run_and_resume_ends_where_the_straight_sweep_ends(s
 
 
 def test_the_script_writes_the_table_the_plots_and_every_run(tmp_path, capsys):
+    """Trained with the dispatch strategy to step 50, then resumed to step 100 with none named: it keeps its own."""
     workdir = tmp_path / "s"
-    argv = ["--model", "autoencoder", "--dataset", "digits", "--steps", "100", "--steps-per-call", "50",
+    argv = ["--model", "autoencoder", "--dataset", "digits", "--steps-per-call", "50",
             "--set", "hidden_dims=32", "--set", "latent_dim=4", "--set", "batch_size=32",
             "--sweep", "learning_rate=1e-3,3e-3", "--seeds", "2", "--workdir", str(workdir), "--no-progress"]
-    assert run_main(lambda: sweep_script.main(argv), sweep_script.PROG) == 0
+    first = [*argv, "--steps", "50", "--loop-strategy", "dispatch"]
+    assert run_main(lambda: sweep_script.main(first), sweep_script.PROG) == 0
+    capsys.readouterr()
+    resumed = [*argv, "--steps", "100", "--resume"]
+    assert run_main(lambda: sweep_script.main(resumed), sweep_script.PROG) == 0
     out = capsys.readouterr().out
     summary = json.loads((workdir / "sweep.json").read_text())
     assert summary["measure"] == "test_mse" and len(summary["table"]) == 2
@@ -163,6 +168,8 @@ def test_the_script_writes_the_table_the_plots_and_every_run(tmp_path, capsys):
         files = {p.name for p in (workdir / run).iterdir()}
         assert {"config.json", "metrics.jsonl", "eval.json", "loss_curve.png", "checkpoints"} <= files, files
         assert json.loads((workdir / run / "eval.json").read_text())["runs_in_program"] == 4
+        assert json.loads((workdir / run / "config.json").read_text())["loop_strategy"] == "dispatch"
+        assert [r["step"] for r in rundir.read_metrics(workdir / run)] == [50, 100]
 
 
 @pytest.mark.parametrize("sweep_args,message", [

@@ -141,6 +141,15 @@ def default_devices(runs: int) -> int:
     return devices
 
 
+def saved_strategy(workdir: Path, runs: list[sweep_lib.Run]) -> str:
+    """The loop strategy a sweep's runs trained with, as the first run's ``config.json`` recorded it ("auto" when
+    no run has one yet): a resumed sweep continues with it unless told otherwise."""
+    for run in runs:
+        if (workdir / run.name / rundir.CONFIG_FILE).is_file():
+            return {**rundir.DESCRIPTION_DEFAULTS, **rundir.read_description(workdir / run.name)}["loop_strategy"]
+    return "auto"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.resume and args.overwrite:
@@ -163,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.print_config:
         common.print_json({run.name: cfg_lib.to_dict(run.config) for run in runs})
         return
+    if args.resume and args.loop_strategy == "auto":
+        args.loop_strategy = saved_strategy(args.workdir, runs)
     devices = default_devices(len(runs)) if args.devices is None else args.devices
     result = sweep_lib.fit_sweep(family, config, dataset, steps=steps, sweep=sweep, seeds=seeds,
                                  steps_per_call=args.steps_per_call, devices=devices, workdir=args.workdir,
