@@ -146,7 +146,7 @@ def saved_strategy(workdir: Path, runs: list[sweep_lib.Run]) -> str:
     no run has one yet): a resumed sweep continues with it unless told otherwise."""
     for run in runs:
         if (workdir / run.name / rundir.CONFIG_FILE).is_file():
-            return {**rundir.DESCRIPTION_DEFAULTS, **rundir.read_description(workdir / run.name)}["loop_strategy"]
+            return rundir.read_description(workdir / run.name)["loop_strategy"]
     return "auto"
 
 

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         args.eval_every = tenth_of_run(steps, args.steps_per_call)
     workdir = args.workdir or Path("runs") / f"{family.NAME}-{Path(args.dataset).stem}"
     if args.resume:  # the run's own config and loop strategy, as config.json recorded them
-        description = {**rundir.DESCRIPTION_DEFAULTS, **rundir.read_description(workdir)}
+        description = rundir.read_description(workdir)
         config = family.Config(**cfg_lib.coerce(family.Config, description.get("config", {})))
         if args.loop_strategy == "auto":
             args.loop_strategy = description["loop_strategy"]

@@ -138,8 +138,8 @@ def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
         raise ConfigError(f"labels reach {int(np.max(batch['y']))} but num_heads is {cfg.num_heads} (one head per "
                           "class)")
     losses.check_output_range(cfg.output, np.asarray(batch["x"]))
-    params = {"generator": nets.init_variables(_generator(cfg, data_shape), key,
-                                                    jnp.zeros((cfg.num_heads, 1, cfg.latent_dim)))}
+    z = jnp.zeros((cfg.num_heads, 1, cfg.latent_dim))  # one example per head
+    params = {"generator": nets.init_variables(_generator(cfg, data_shape), key, z)}
     return State.create(params=params, optimizers={"generator": optim.adam(cfg, cfg.learning_rate)}, config=cfg,
                         data_shape=data_shape)
 

@@ -21,15 +21,6 @@ from genjax.core.errors import ConfigError
 from genjax.nn import conv
 
 ARCHITECTURES = ("mlp", "conv")
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def init_variables(module: nn.Module, key: jax.Array, *inputs: Any) -> dict[str, Any]:
-    """``module.init(key, *inputs)`` as one compiled program, cached per module and input shapes: the same values
-    as eager initialisation, which compiles each initialiser's ops one by one (seconds at every process start)."""
-    return module.init(key, *inputs)
-
-
 CONV_MIN_SIZE = 16  # images at least this high and wide get convolutional networks by default
 
 
@@ -46,6 +37,13 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "gelu": nn.gelu,
     "tanh": jnp.tanh,
 }
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def init_variables(module: nn.Module, key: jax.Array, *inputs: Any) -> dict[str, Any]:
+    """``module.init(key, *inputs)`` as one compiled program, cached per module and input shapes: the same values
+    as eager initialisation, which compiles each initialiser's ops one by one (seconds at every process start)."""
+    return module.init(key, *inputs)
 
 
 class Encoder(nn.Module):

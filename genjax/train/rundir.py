@@ -53,6 +53,7 @@ DESCRIPTION_DEFAULTS = {"loop_strategy": "scan"}  # what a config.json written b
 
 
 def read_description(workdir: Path) -> dict:
+    """The ``config.json`` of the run in ``workdir``, with :data:`DESCRIPTION_DEFAULTS` for keys it predates."""
     path = Path(workdir) / CONFIG_FILE
     try:
         description = json.loads(path.read_text())
@@ -66,12 +67,12 @@ def read_description(workdir: Path) -> dict:
             and all(isinstance(n, int) and n > 0 for n in shape)):
         raise RunError(f"{path} is malformed: expected an object with model (a name), data_shape (positive ints) "
                        "and config (an object), as genjax wrote it")
-    return description
+    return {**DESCRIPTION_DEFAULTS, **description}
 
 
 def differences(saved: dict, description: dict) -> list[str]:
-    """The keys (``config.NAME`` for config fields) in which two ``config.json`` contents differ."""
-    saved = {**DESCRIPTION_DEFAULTS, **saved}
+    """The keys (``config.NAME`` for config fields) in which two ``config.json`` contents differ (``saved`` as
+    :func:`read_description` returns it)."""
     differing = sorted(
         key for key in set(saved) | set(description) if saved.get(key) != description.get(key) and key != "config"
     )
