@@ -22,6 +22,30 @@ def test_digits_split_shapes_and_scaling(digits):
     assert np.bincount(digits.y_test).min() >= 35
 
 
+def digits_from_scikit_learn() -> dict[str, np.ndarray]:
+    """genjax/core/digits.npz as it was written: scikit-learn's digits (pixels 0-16 as uint8), split 80/20
+    stratified with seed 0 (``np.savez_compressed(path, **digits_from_scikit_learn())``)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    images, labels = load_digits(return_X_y=True)
+    x = images.astype(np.uint8).reshape(-1, 8, 8, 1)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, labels.astype(np.uint8), test_size=0.2, random_state=0, stratify=labels)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def test_the_bundled_digits_are_scikit_learns_split_scaled_to_0_1(digits):
+    expected = digits_from_scikit_learn()
+    with np.load(data.DIGITS_FILE) as bundled:
+        assert sorted(bundled.files) == sorted(expected) and all(
+            bundled[k].dtype == v.dtype and np.array_equal(bundled[k], v) for k, v in expected.items())
+    for split in ("train", "test"):
+        np.testing.assert_array_equal(getattr(digits, f"x_{split}"),
+                                      (expected[f"x_{split}"] / 16.0).astype(np.float32))
+        np.testing.assert_array_equal(getattr(digits, f"y_{split}"), expected[f"y_{split}"])
+
+
 @pytest.mark.parametrize("name,n_modes,std", [("ring", 8, 0.01), ("grid", 25, 0.05)])
 def test_mixtures(name, n_modes, std):
     ds = data.load(name)

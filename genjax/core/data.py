@@ -28,6 +28,7 @@ from genjax.core.errors import DataError
 
 NAMES = ("digits", "ring", "grid", "fashion_mnist")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist package
+DIGITS_FILE = Path(__file__).with_name("digits.npz")  # scikit-learn's digits, split (see _digits)
 FILE_KINDS = (".npz", ".npy", "a folder of images", "MNIST-style IDX files")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 TEST_FRACTION = 0.2
@@ -121,15 +122,12 @@ def load(name_or_path: str | os.PathLike, test_fraction: float = TEST_FRACTION) 
 
 
 def _digits() -> Dataset:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    images, labels = load_digits(return_X_y=True)
-    x = (images / 16.0).astype(np.float32).reshape(-1, 8, 8, 1)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, labels.astype(np.int32), test_size=0.2, random_state=0, stratify=labels
-    )
-    return Dataset("digits", x_train, y_train, x_test, y_test)
+    """scikit-learn's digits split as genjax bundles it (``digits.npz``, written by ``tests/test_data.py``'s
+    ``digits_from_scikit_learn``): pixels 0-16 as uint8 scaled to [0, 1]; loads in milliseconds, where importing
+    scikit-learn to split them took 1-3 s at every start."""
+    with np.load(DIGITS_FILE) as f:
+        x_train, x_test = ((f[k] / 16.0).astype(np.float32) for k in ("x_train", "x_test"))
+        return Dataset("digits", x_train, f["y_train"].astype(np.int32), x_test, f["y_test"].astype(np.int32))
 
 
 def _fashion_mnist() -> Dataset:
