@@ -13,6 +13,7 @@ import sys
 
 import jax
 import numpy as np
+from jax._src import cache_key
 from test_fit import exploding_family
 
 from genjax import autoencoder, data, gan
@@ -37,7 +38,25 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def read_process_0s_cache_entries() -> None:
+    """Let process 1 load what process 0 compiled in an earlier pair from the persistent compilation cache.
+
+    JAX writes the cache from process 0 only, and on the CPU a program's key includes a topology fingerprint that
+    differs between the processes of a cluster, and the ids of the devices it runs on; so process 1 compiled every
+    program again in every pair (6-15 s of a pair, process 0 waiting for it at the first collective). Both
+    processes key the cache by the devices' kinds instead (as JAX does for backends without a topology) and by the
+    device assignment renumbered from 0 (as JAX does on GPUs): ``jax._src.cache_key``, a private module (JAX 0.9
+    and 0.10 have these functions). The key's other parts
+    (the program, options, versions) stay; an executable that did not fit would show in the parameters the
+    tests compare."""
+    cache_key._hash_accelerator_config = cache_key._hash_devices
+    hash_options = cache_key._hash_serialized_compile_options
+    cache_key._hash_serialized_compile_options = lambda hash_obj, options, **_: hash_options(
+        hash_obj, options, strip_device_assignment=True)
+
+
 def main(args: argparse.Namespace) -> None:
+    read_process_0s_cache_entries()
     cluster.join(args.coordinator, args.num_processes, args.process_id)
     digits = data.load("digits")
     for name in args.models.split(","):

@@ -110,10 +110,12 @@ def interrupted_runs(workdir: Path, cache: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def runs(digits, compilation_cache, tmp_path_factory):
-    """Everything the tests below check, one after the other (pairs of processes slow down a lot when they share
-    the two cores): both models trained in this process on 2 and on 4 of its forced devices; a pair with 2 devices
-    each training both; the interrupted runs (1 device each). Returns the workdirs by devices per process, the
+    """Everything the tests below check: a pair with 2 devices each trains both models while this process trains
+    them on 2 and on 4 of its forced devices (it compiles while the pair's processes wait for each other); then the
+    interrupted runs, one pair (1 device each) after the other. Returns the workdirs by devices per process, the
     parameters by (devices, model), and what the interrupted runs saw."""
+    workdirs = {local: tmp_path_factory.mktemp(f"pair-{local}-devices") for local in (1, 2)}
+    pair = start_pair(workdirs[2], compilation_cache, 2)
     one_process = {}
     for devices in (2, 4):
         for name, (family, config) in CONFIGS.items():
@@ -121,8 +123,7 @@ def runs(digits, compilation_cache, tmp_path_factory):
                               checkpoint_every=0, progress=False, devices=devices)
             leaves = jax.tree_util.tree_leaves_with_path(result.state.params)
             one_process[devices, name] = {jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves}
-    workdirs = {local: tmp_path_factory.mktemp(f"pair-{local}-devices") for local in (1, 2)}
-    assert finish(start_pair(workdirs[2], compilation_cache, 2)) == [0, 0], [our_lines(workdirs[2], i) for i in (0, 1)]
+    assert finish(pair) == [0, 0], [our_lines(workdirs[2], i) for i in (0, 1)]
     return workdirs, one_process, interrupted_runs(workdirs[1], compilation_cache)
 
 
