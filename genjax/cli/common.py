@@ -20,13 +20,20 @@ from typing import Any
 import jax
 
 from genjax.core import config as cfg_lib
-from genjax.core.errors import GenjaxError, Interrupted, TrainingDiverged
+from genjax.core.errors import (
+    EXIT_DIVERGED,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    GenjaxError,
+    Interrupted,
+    TrainingDiverged,
+)
 from genjax.models import presets, registry
 from genjax.models.family import Family
 from genjax.train import cluster
 from genjax.train.signals import stop_on_signals
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
 DEBUG_VARIABLE = "GENJAX_DEBUG"  # set (not to 0) for tracebacks instead of one-line errors
 # What a collective's error says when a peer process died (gloo on the CPU; the coordination service).
 PEER_FAILURE_SIGNS = ("Gloo", "Connection reset by peer", "Connection closed", "heartbeat", "UNAVAILABLE")

@@ -1,6 +1,9 @@
 """Typed errors. Every message is one line that names the problem and the valid choices."""
 import signal
 
+# The scripts' exit codes (an interrupted run exits with 128 + the signal's number; see Interrupted).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
+
 
 class GenjaxError(Exception):
     """Base class: a mistake in what the user asked for (scripts exit with code 2)."""

@@ -25,7 +25,7 @@ import numpy as np
 from jax._src import distributed  # the coordination service's client: barriers that no gloo timeout cuts short
 from jax.experimental import multihost_utils
 
-from genjax.core.errors import ConfigError
+from genjax.core.errors import EXIT_FAILED, ConfigError
 
 JOIN_TIMEOUT_SECONDS = 120  # how long a process waits for all the others to join
 HEARTBEAT_TIMEOUT_SECONDS = 20  # a process silent this long is declared dead and the others abort
@@ -75,7 +75,6 @@ def join(coordinator: str | None = None, num_processes: int | None = None, proce
 # line and exits; the other waits for that exit.
 _ending = threading.Lock()
 _abort_handler: Any = None  # the C signal handler (kept referenced while installed)
-ABORT_EXIT_CODE = 1  # the code of a process that JAX's distributed client aborted (the scripts' "failed")
 
 
 def name_aborts(prog: str) -> None:
@@ -104,10 +103,10 @@ def end_process(code: int, line: str | None = None) -> NoReturn:
 
 def end_aborts_with_one_line() -> None:
     """Catch SIGABRT at the C level, where JAX's fatal log ends in abort(): one genjax line, exit
-    :data:`ABORT_EXIT_CODE`, instead of a core dump's 134 (JAX's own log lines above it stay)."""
+    ``EXIT_FAILED`` (1), instead of a core dump's 134 (JAX's own log lines above it stay)."""
     global _abort_handler
     handler_type = ctypes.CFUNCTYPE(None, ctypes.c_int)
-    _abort_handler = handler_type(lambda signum: end_process(ABORT_EXIT_CODE, _abort_line))
+    _abort_handler = handler_type(lambda signum: end_process(EXIT_FAILED, _abort_line))
     libc = ctypes.CDLL(None, use_errno=True)
     libc.signal.restype = ctypes.c_void_p
     libc.signal.argtypes = (ctypes.c_int, handler_type)

@@ -107,13 +107,13 @@ def compile_steps(jitted: Callable, *args) -> Callable:
 
 
 class CompiledCalls:
-    """The calls of one training loop, each running ``length`` steps as ``strategy`` (:data:`LOOP_STRATEGIES`)
-    says, compiled once per call length (the last call of a run may be shorter; ``dispatch`` compiles one
-    step), and the seconds spent compiling them."""
+    """The calls of one training loop, each running ``length`` steps as ``strategy`` says (one of
+    :data:`LOOP_STRATEGIES`, as :func:`resolve_strategy` returns it), compiled once per call length (the last call
+    of a run may be shorter; ``dispatch`` compiles one step), and the seconds spent compiling them."""
 
     def __init__(self, build: Callable[[int, bool], Callable], strategy: str = "scan"):
         self._build = build  # (call length, unroll) -> jitted function of (state, data, key)
-        self.strategy = resolve_strategy(strategy)
+        self.strategy = strategy
         self._calls: dict[int, Callable] = {}
         self.compile_seconds = 0.0
 
