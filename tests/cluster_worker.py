@@ -46,9 +46,8 @@ def read_process_0s_cache_entries() -> None:
     program again in every pair (6-15 s of a pair, process 0 waiting for it at the first collective). Both
     processes key the cache by the devices' kinds instead (as JAX does for backends without a topology) and by the
     device assignment renumbered from 0 (as JAX does on GPUs): ``jax._src.cache_key``, a private module (JAX 0.9
-    and 0.10 have these functions). The key's other parts
-    (the program, options, versions) stay; an executable that did not fit would show in the parameters the
-    tests compare."""
+    and 0.10 have these functions). The key's other parts (the program, options, versions) stay; an executable
+    that did not fit would show in the parameters the tests compare."""
     cache_key._hash_accelerator_config = cache_key._hash_devices
     hash_options = cache_key._hash_serialized_compile_options
     cache_key._hash_serialized_compile_options = lambda hash_obj, options, **_: hash_options(
