@@ -39,7 +39,7 @@ from genjax.eval import measures
 from genjax.eval.inference import batched
 from genjax.models import fields
 from genjax.models.family import Batch, Capabilities, Metrics, batch_context
-from genjax.nn import conv, nets
+from genjax.nn import conv, draws, nets
 from genjax.train.loop import fit
 
 NAME = "feature_classifier"
@@ -121,7 +121,7 @@ def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
 def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metrics]:
     """One Adam step of softmax cross-entropy on noisy inputs. Metrics: ``loss`` (nats), ``accuracy``."""
     cfg = state.config
-    x = batch["x"] + cfg.noise_level * jax.random.normal(key, batch["x"].shape, batch["x"].dtype)
+    x = batch["x"] + cfg.noise_level * draws.normal(key, batch["x"].shape, batch["x"].dtype)
     module = _module(cfg)
 
     def loss_fn(params):

@@ -16,7 +16,7 @@ from genjax.core.errors import ConfigError
 from genjax.core.state import State
 from genjax.models import coder
 from genjax.models.family import Batch, Capabilities, Metrics, expect_config
-from genjax.nn import losses, nets
+from genjax.nn import draws, losses, nets
 
 NAME = "autoencoder"
 DEFAULT_STEPS = 5000  # what the scripts train for unless told otherwise
@@ -64,9 +64,9 @@ def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
 def corrupt(x: jax.Array, noise: str, level: float, key: jax.Array) -> jax.Array:
     """Denoising input: ``x + level * N(0, 1)`` (gaussian), ``x * Bernoulli(1 - level)`` (masking), or ``x``."""
     if noise == "gaussian":
-        return x + level * jax.random.normal(key, x.shape, x.dtype)
+        return x + level * draws.normal(key, x.shape, x.dtype)
     if noise == "masking":
-        return x * jax.random.bernoulli(key, 1.0 - level, x.shape).astype(x.dtype)
+        return x * draws.bernoulli(key, 1.0 - level, x.shape).astype(x.dtype)
     return x
 
 

@@ -29,7 +29,7 @@ from genjax.core.errors import ConfigError
 from genjax.core.state import State
 from genjax.models import fields
 from genjax.models.family import Batch, Capabilities, Metrics, batch_context, expect_config, expect_count
-from genjax.nn import losses, nets
+from genjax.nn import draws, losses, nets
 
 NAME = "dgn"
 DEFAULT_STEPS = 3000  # what the scripts train for unless told otherwise
@@ -192,7 +192,7 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
     unit = _bandwidth_unit(cfg, real)
     bandwidths = jnp.asarray(cfg.bandwidths, real.dtype) * (state.hp("bandwidth_scale") * unit)
     rows, masks = _class_rows(cfg, real, batch.get("y"))
-    z = jax.random.normal(key, (cfg.num_heads, cfg.samples_per_head, cfg.latent_dim))
+    z = draws.normal(key, (cfg.num_heads, cfg.samples_per_head, cfg.latent_dim))
 
     def loss_fn(params):
         fake = _activate(state, _generator(cfg, state.data_shape).apply(params, z))
@@ -229,7 +229,7 @@ def _sample_head(state: State, key: jax.Array, n: int, head: jax.Array) -> jax.A
 def _sample_heads(state: State, key: jax.Array, n: int) -> jax.Array:
     cfg = state.config
     per_head = -(-n // cfg.num_heads)
-    z = jax.random.normal(key, (cfg.num_heads, per_head, cfg.latent_dim))
+    z = draws.normal(key, (cfg.num_heads, per_head, cfg.latent_dim))
     generator = _generator(cfg, state.data_shape)
     rows = max(1, nets.SAMPLE_ROWS // cfg.num_heads)  # codes per head in one chunk
     out = nets.in_chunks(lambda zs: jnp.swapaxes(generator.apply(state.params["generator"], jnp.swapaxes(zs, 0, 1)),

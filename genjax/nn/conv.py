@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genjax.nn import draws
+
 LOWERINGS = ("auto", "patches", "xla")
 DIMENSIONS = ("NHWC", "HWIO", "NHWC")  # flax's layouts
 
@@ -146,7 +148,7 @@ class _ConvLayer(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), (*self.kernel_size, x.shape[-1], self.features))
+        kernel = self.param("kernel", draws.lecun_normal(), (*self.kernel_size, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         return self.op(x, kernel, self.strides, self.how) + bias[None, None, None, :]
 

@@ -12,6 +12,7 @@ import numpy as np
 import optax
 
 from genjax.core.errors import ConfigError
+from genjax.nn import draws
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
 
@@ -166,7 +167,7 @@ def gradient_penalty(critic, real: jax.Array, fake: jax.Array, key: jax.Array) -
 
     ``critic`` maps ``[N, *shape] -> [N, 1]`` and must treat examples independently (no BatchNorm).
     """
-    eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+    eps = draws.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
     norms = jnp.linalg.norm(_input_gradients(critic, eps * real + (1.0 - eps) * fake) + 1e-12, axis=-1)
     return jnp.mean(jnp.square(norms - 1.0))
 

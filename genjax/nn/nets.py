@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax.core.errors import ConfigError
-from genjax.nn import conv
+from genjax.nn import conv, draws
 
 ARCHITECTURES = ("mlp", "conv")
 CONV_MIN_SIZE = 16  # images at least this high and wide get convolutional networks by default
@@ -233,7 +233,7 @@ class HeadedDecoder(nn.Module):
         return h.reshape(*h.shape[:-1], *self.data_shape)
 
     def _head_params(self, i: int, shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
-        kernel = self.param(f"head_kernel_{i}", nn.initializers.lecun_normal(batch_axis=(0,)),
+        kernel = self.param(f"head_kernel_{i}", draws.lecun_normal(batch_axes=1),
                             (self.num_heads, *shape))
         return kernel, self.param(f"head_bias_{i}", nn.initializers.zeros, (self.num_heads, shape[-1]))
 
