@@ -122,8 +122,8 @@ def kernel_inception_distance(a: np.ndarray, b: np.ndarray, subsets: int = 100, 
     """KID (Binkowski et al. 2018): the unbiased MMD^2 between features ``a`` ``[N, D]`` and ``b`` ``[M, D]``
     under the polynomial kernel k(x, y) = (x.y / D + 1)^3, averaged over ``subsets`` random subsets of
     ``min(subset_size, N, M)`` rows of each (drawn without replacement, ``seed``). When the three kernel matrices of
-    all rows fit in :data:`KID_FULL_KERNEL_ENTRIES` entries they are computed once and each subset sums its block
-    (the same estimates, to float rounding)."""
+    all rows fit in :data:`KID_FULL_KERNEL_ENTRIES` entries they are computed once and every subset's block sums
+    come from them by one product with the subsets' 0/1 row indicators (the same estimates, to float rounding)."""
     check_finite(a=a, b=b)
     rng = np.random.default_rng(seed)
     size = min(subset_size, len(a), len(b))
@@ -131,20 +131,26 @@ def kernel_inception_distance(a: np.ndarray, b: np.ndarray, subsets: int = 100, 
     a, b = a.astype(np.float64), b.astype(np.float64)
 
     def kernel(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return (u @ v.T / dim + 1.0) ** 3
+        base = u @ v.T / dim + 1.0
+        return base * base * base  # 4x faster than ** 3, which numpy computes with pow
 
-    full = (len(a) + len(b)) ** 2 <= KID_FULL_KERNEL_ENTRIES
-    k_aa, k_bb, k_ab = (kernel(a, a), kernel(b, b), kernel(a, b)) if full else (None, None, None)
+    def off_diagonal_sum(k: np.ndarray) -> float:
+        return float(k.sum() - np.trace(k))
+
     off = size * (size - 1)
-    estimates = []
-    for _ in range(subsets):
-        i, j = rng.choice(len(a), size, replace=False), rng.choice(len(b), size, replace=False)
-        if full:
-            k_xx, k_yy, k_xy = k_aa[np.ix_(i, i)], k_bb[np.ix_(j, j)], k_ab[np.ix_(i, j)]
-        else:
-            k_xx, k_yy, k_xy = kernel(a[i], a[i]), kernel(b[j], b[j]), kernel(a[i], b[j])
-        estimates.append((k_xx.sum() - np.trace(k_xx)) / off + (k_yy.sum() - np.trace(k_yy)) / off
-                         - 2.0 * k_xy.mean())
+    draws = [(rng.choice(len(a), size, replace=False), rng.choice(len(b), size, replace=False))
+             for _ in range(subsets)]
+    if (len(a) + len(b)) ** 2 <= KID_FULL_KERNEL_ENTRIES:
+        in_a, in_b = np.zeros((subsets, len(a))), np.zeros((subsets, len(b)))  # [S, N], [S, M] 0/1 indicators
+        for s, (i, j) in enumerate(draws):
+            in_a[s, i], in_b[s, j] = 1.0, 1.0
+        k_aa, k_bb = kernel(a, a), kernel(b, b)
+        xx = np.sum((in_a @ k_aa) * in_a, 1) - in_a @ np.diag(k_aa)
+        yy = np.sum((in_b @ k_bb) * in_b, 1) - in_b @ np.diag(k_bb)
+        xy = np.sum((in_a @ kernel(a, b)) * in_b, 1)
+        return float(np.mean(xx / off + yy / off - 2.0 * xy / size**2))
+    estimates = [off_diagonal_sum(kernel(a[i], a[i])) / off + off_diagonal_sum(kernel(b[j], b[j])) / off
+                 - 2.0 * kernel(a[i], b[j]).mean() for i, j in draws]
     return float(np.mean(estimates))
 
 
