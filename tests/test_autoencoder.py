@@ -79,11 +79,12 @@ def _train_with_public_api(cfg, digits, steps, seed=0):
 
 
 @pytest.mark.parametrize("latent_dim", [2, 8])
-def test_default_config_beats_pca_within_6000_steps(digits, latent_dim):
-    state = _train_with_public_api(ae.Config(latent_dim=latent_dim), digits, 6000)
+def test_default_config_beats_pca_within_1000_steps(digits, latent_dim):
+    """By a quarter of PCA's error or more (0.64x and 0.51x of it here; 0.51x and 0.43x after 6,000 steps)."""
+    state = _train_with_public_api(ae.Config(latent_dim=latent_dim), digits, 1000)
     report = genjax.evaluate(ae, state, digits, full=False)
     pca = measures.pca_baseline(digits, latent_dim)["pca_test_mse"]
-    assert report["test_mse"] < pca, (report, pca)
+    assert report["test_mse"] < 0.75 * pca, (report, pca)
 
 
 def test_sparsity_weight_shrinks_the_code(digits, tiny_config):

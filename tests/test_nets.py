@@ -16,9 +16,9 @@ def test_encoder_decoder_shapes(architecture, shape):
     kwargs = dict(architecture=architecture, hidden_dims=(16, 8), conv_channels=(4, 8))
     x = jnp.ones((3, *shape))
     encoder, decoder = nets.Encoder(5, **kwargs), nets.Decoder(shape, **kwargs)
-    code = encoder.apply(encoder.init(jax.random.key(0), x), x)
+    code = jax.jit(encoder.apply)(nets.init_variables(encoder, jax.random.key(0), x), x)
     chex.assert_shape(code, (3, 5))
-    out = decoder.apply(decoder.init(jax.random.key(1), code), code)
+    out = jax.jit(decoder.apply)(nets.init_variables(decoder, jax.random.key(1), code), code)
     chex.assert_shape(out, (3, *shape))
     chex.assert_tree_all_finite(out)
 
@@ -50,10 +50,11 @@ def test_conv_headed_decoder_heads_share_a_trunk(shape):
     net = nets.HeadedDecoder(shape, num_heads=3, hidden_dims=(8,), activation="relu", architecture="conv",
                              conv_channels=(4, 8))
     z = jax.random.normal(jax.random.key(0), (3, 5, 6))
-    params = net.init(jax.random.key(1), z)
-    out = net.apply(params, z)
+    params = nets.init_variables(net, jax.random.key(1), z)
+    apply = jax.jit(net.apply)
+    out = apply(params, z)
     chex.assert_shape(out, (3, 5, *shape))
     assert params["params"]["head_kernel_0"].shape == (3, 3, 3, 4, shape[-1])
     for k in range(3):
-        np.testing.assert_allclose(net.apply(params, z[k], jnp.asarray(k, jnp.int32)), out[k], atol=1e-6)
+        np.testing.assert_allclose(apply(params, z[k], jnp.asarray(k, jnp.int32)), out[k], atol=1e-6)
     assert float(jnp.abs(out[0] - out[1]).max()) > 0  # the heads differ

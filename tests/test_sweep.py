@@ -53,7 +53,8 @@ def test_two_settings_by_two_seeds_equal_the_four_separate_runs(digits):
     (autoencoder, AE, "noise_level", [0.05, 0.3], 1e-6),
     (autoencoder, AE, "sparsity_weight", [0.0, 0.1], 1e-6),
     (gan, dataclasses.replace(GAN, schedule="cosine"), "beta1", [0.5, 0.9], 1e-6),  # Adam rebuilt in the step
-    (dgn, dgn.Config(hidden_dims=(32,), head_dims=(16,), samples_per_head=16, batch_size=16), "bandwidth_scale",
+    (dgn, dgn.Config(hidden_dims=(32,), head_dims=(16,), num_heads=1, samples_per_head=16, batch_size=16),
+     "bandwidth_scale",
      [0.5, 2.0], 1e-6),
     # Adam's bias correction 1 - beta2^t cancels (0.001 t for 0.999): the rounding of beta2^t computed from an array
     # rather than a folded constant grows ~1,000x there (measured 2.6e-5 after 60 steps at 0.999, 1.5e-7 at 0.99)
