@@ -67,9 +67,9 @@ def pytest_runtest_protocol(item, nextitem):
         yield
 
 
-# The slowest files first (seconds per file in a 2-worker run on the 2-core CPU, 2026-12-07), so that the workers,
-# which take whole files in this order (pyproject: --dist=loadfile --no-loadscope-reorder), end on short files
-# together instead of one worker running a long file alone at the end.
+# The slowest files first (ranked by their seconds in a 2-worker run on the 2-core CPU, 2026-12-07), so that the
+# workers, which take whole files in this order (pyproject: --dist=loadfile --no-loadscope-reorder), end on short
+# files together instead of one worker running a long file alone at the end.
 SLOWEST_FILES_FIRST = ("test_sweep.py", "test_train_script.py", "test_fit.py", "test_reliability.py", "test_faults.py",
                        "test_benchmarks.py", "test_gan.py", "test_compare_script.py", "test_vae.py", "test_nets.py",
                        "test_parallel.py", "test_sample_metrics.py", "test_dgn.py", "test_autoencoder.py")

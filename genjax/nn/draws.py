@@ -5,7 +5,8 @@ JAX's threefry gives element i of a draw, counted in row-major order, the same b
 against ``jax.random`` and flax). XLA:CPU compiles the element counters of a draw of three or more dimensions far
 more slowly than those of a vector: with jax 0.10.2 on the 2-core CPU, 4.9 s for a 3x3x8x16 truncated normal (a conv
 kernel's initialisation) against 0.3 s for the same 1,152 values as a vector, and 3.1 s for a 10x128x16 normal (a
-DGN step's codes). Every draw of genjax's networks and steps goes through here.
+DGN step's codes). Every draw of three or more dimensions in genjax's networks and steps goes through here;
+vectors and matrices (a batch of codes, a dense kernel) compile fast and stay ``jax.random``'s and flax's.
 """
 from __future__ import annotations
 
