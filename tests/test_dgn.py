@@ -51,9 +51,11 @@ def test_mmd_is_near_zero_for_one_distribution_and_positive_for_two():
     assert shifted > 0.1
 
 
-def test_headed_decoder_runs_one_head_or_all():
-    module = nets.HeadedDecoder((3,), num_heads=4, hidden_dims=(8,), head_dims=(5,))
+@pytest.mark.parametrize("head_inputs", [False, True])
+def test_headed_decoder_runs_one_head_or_all(head_inputs):
+    module = nets.HeadedDecoder((3,), num_heads=4, hidden_dims=(8,), head_dims=(5,), head_inputs=head_inputs)
     params = module.init(jax.random.key(0), jnp.zeros((4, 1, 2)))
+    assert params["params"]["Dense_0"]["kernel"].shape == (2 + 4 * head_inputs, 8)  # codes (and the one-hot)
     z = jax.random.normal(jax.random.key(1), (4, 6, 2))
     every = module.apply(params, z)
     chex.assert_shape(every, (4, 6, 3))

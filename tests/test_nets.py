@@ -44,11 +44,11 @@ def test_generator_batch_norm_and_labels():
     chex.assert_shape(gen.apply(variables, z, y), (6, 2))  # inference uses running averages
 
 
-@pytest.mark.parametrize("shape", [(28, 28, 1), (16, 20, 3), (18, 18, 1)])
-def test_conv_headed_decoder_heads_share_a_trunk(shape):
+@pytest.mark.parametrize("shape, head_inputs", [((28, 28, 1), False), ((16, 20, 3), False), ((18, 18, 1), True)])
+def test_conv_headed_decoder_heads_share_a_trunk(shape, head_inputs):
     """Every head maps [K, M, L] codes to images; one head alone gives what it gives in the batch of all."""
     net = nets.HeadedDecoder(shape, num_heads=3, hidden_dims=(8,), activation="relu", architecture="conv",
-                             conv_channels=(4, 8))
+                             conv_channels=(4, 8), head_inputs=head_inputs)
     z = jax.random.normal(jax.random.key(0), (3, 5, 6))
     params = nets.init_variables(net, jax.random.key(1), z)
     apply = jax.jit(net.apply)

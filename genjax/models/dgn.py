@@ -5,6 +5,8 @@ class): MLPs, or for images of 16x16 and up (``architecture="auto"``) a transpos
 last layer each head owns (:class:`genjax.nn.nets.HeadedDecoder`). Each step, head ``k`` generates
 ``samples_per_head`` samples and the loss is the sum over heads of the unbiased MMD^2
 (:func:`genjax.nn.losses.mmd2`) between them and the examples of class ``k`` in the real batch.
+With ``head_inputs`` the trunk also takes each code's head as a one-hot input, so the whole network,
+not only the head's own layers, knows which class it draws.
 ``num_heads=1`` is a plain generative moment-matching network (Li et al. 2015) and needs no labels;
 ``num_heads > 1`` needs integer labels ``0..num_heads-1``.
 
@@ -81,6 +83,7 @@ class Config(optim.OptimizerFields):
                                                           "convolutions, last map first (each head's own layer "
                                                           "follows the first)")
     activation: str = fields.ACTIVATION("relu")
+    head_inputs: bool = cfg_lib.Spec("the trunk also takes each code's head as a one-hot input")(False)
     num_heads: int = cfg_lib.Spec("heads; 0: one per class of the data's labels (one without labels)",
                                   (cfg_lib.nonnegative,), resolve=_one_head_per_class)(0)
     samples_per_head: int = cfg_lib.Spec("generated examples per head per step", (_at_least_two,))(128)
@@ -100,7 +103,7 @@ class Config(optim.OptimizerFields):
 @functools.cache
 def _generator(cfg: Config, data_shape: tuple[int, ...]) -> nets.HeadedDecoder:
     return nets.HeadedDecoder(data_shape, cfg.num_heads, cfg.hidden_dims, cfg.head_dims, cfg.activation,
-                              cfg.architecture, cfg.conv_channels)
+                              cfg.architecture, cfg.conv_channels, cfg.head_inputs)
 
 
 def batch_rows(cfg: Config) -> int:

@@ -202,7 +202,8 @@ class HeadedDecoder(nn.Module):
     layer to the data) on the codes of batch ``k``. conv (images): the trunk is the conv :class:`Decoder`'s
     without its last layer (``hidden_dims``, dense to a small map, transposed convolutions up to
     ``conv_channels[0]`` channels at half the size); each head is its own last stride-2 transposed
-    convolution to the image (kernels ``[K, 3, 3, conv_channels[0], C]``).
+    convolution to the image (kernels ``[K, 3, 3, conv_channels[0], C]``). With ``head_inputs`` the
+    trunk takes ``[z, one_hot(head)]`` (``in_dim + num_heads`` inputs) instead of ``z``.
     """
 
     data_shape: Sequence[int]
@@ -212,9 +213,12 @@ class HeadedDecoder(nn.Module):
     activation: str = "relu"
     architecture: str = "mlp"
     conv_channels: Sequence[int] = (32, 64)
+    head_inputs: bool = False
 
     @nn.compact
     def __call__(self, z: jax.Array, head: jax.Array | int | None = None) -> jax.Array:
+        if self.head_inputs:
+            z = jnp.concatenate([z, self._head_one_hot(z, head)], axis=-1)
         if self.architecture == "conv":
             return self._conv(z, head)
         act = ACTIVATIONS[self.activation]
@@ -231,6 +235,14 @@ class HeadedDecoder(nn.Module):
             if i < len(widths) - 1:
                 h = act(h)
         return h.reshape(*h.shape[:-1], *self.data_shape)
+
+    def _head_one_hot(self, z: jax.Array, head: jax.Array | int | None) -> jax.Array:
+        """The one-hot of each code's head, ``[..., num_heads]`` beside ``z``."""
+        if head is None:
+            one_hot = jnp.eye(self.num_heads, dtype=z.dtype)[:, None, :]
+        else:
+            one_hot = jax.nn.one_hot(head, self.num_heads, dtype=z.dtype)
+        return jnp.broadcast_to(one_hot, (*z.shape[:-1], self.num_heads))
 
     def _head_params(self, i: int, shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
         kernel = self.param(f"head_kernel_{i}", draws.lecun_normal(batch_axes=1),
