@@ -1,10 +1,12 @@
 """One writer per run directory: a second process (fresh, --resume or --overwrite) is refused with one line
-naming the holder and touches nothing; a holder killed with SIGKILL leaves no lock behind."""
+naming the holder and touches nothing; a holder killed with SIGKILL leaves no lock behind. The feature
+classifier's cache: concurrent first evaluations train it once (the others wait for it)."""
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,8 @@ import pytest
 import genjax
 from genjax import autoencoder as ae
 from genjax.core.errors import RunError
-from genjax.train.lock import LOCK_FILE, run_lock
+from genjax.eval import classifier
+from genjax.train.lock import LOCK_FILE, run_lock, waiting_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = dict(steps_per_call=100, eval_every=0, checkpoint_every=100, progress=False)
@@ -85,3 +88,47 @@ def test_one_process_may_nest_the_lock_and_releases_it_at_the_outermost_exit(tmp
     done = subprocess.run([sys.executable, "-c", HOLD.replace("time.sleep(600)", "pass"), str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_waiting_lock_makes_the_second_holder_wait_and_says_so(tmp_path, capfd):
+    taken = threading.Event()
+
+    def second():
+        with waiting_lock(tmp_path / "cache.lock", "builds the cache"):
+            taken.set()
+
+    with waiting_lock(tmp_path / "cache.lock", "builds the cache"):
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not taken.wait(0.5)  # flock: a second open file description waits, even in this process
+    assert taken.wait(10)
+    thread.join()
+    assert "genjax: waiting for another process that builds the cache" in capfd.readouterr().err
+
+
+def test_concurrent_first_evaluations_train_the_feature_classifier_once(digits, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENJAX_CACHE", str(tmp_path))
+    monkeypatch.setattr(classifier, "_LOADED", {})
+    trainings = []
+    monkeypatch.setattr(classifier, "fit", lambda *a, **k: trainings.append(1) or genjax.fit(*a, **k))
+    start = threading.Barrier(2)
+    nets = []
+
+    def evaluate():
+        start.wait()
+        nets.append(classifier.feature_net(digits, steps=20))
+
+    threads = [threading.Thread(target=evaluate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(trainings) == 1 and len(nets) == 2
+    assert nets[0].test_accuracy == nets[1].test_accuracy
+
+
+def test_an_unwritable_cache_only_costs_training(digits, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("GENJAX_CACHE", str(tmp_path / "file" / "cache"))  # under a file: not even root can create it
+    monkeypatch.setattr(classifier, "_LOADED", {})
+    assert classifier.feature_net(digits, steps=20).features(digits.x_test[:3]).shape == (3, 128)

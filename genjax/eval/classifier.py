@@ -9,12 +9,14 @@ fast lowering); smaller images (8x8 digits) and vectors get an MLP. It is a fami
 registered: it generates nothing) and trains through the loop like any other (3,000 steps; the MLP
 with Gaussian input noise of std 0.1 as augmentation). It is cached on disk under ``$GENJAX_CACHE`` (default
 ``~/.cache/genjax``), keyed by a hash of the data and the config, so every evaluation of one data set
-shares one classifier. Test accuracy (``FeatureNet.test_accuracy``, written into every report that
-uses it): 98.3% on digits (MLP), 92.2% on Fashion-MNIST (conv; the data set's own table lists 92.5% for
-"2 conv layers, < 100K parameters").
+shares one classifier; a file lock beside each entry lets one process train it while the others wait.
+Test accuracy (``FeatureNet.test_accuracy``, written into every report that uses it): 98.3% on digits
+(MLP), 92.2% on Fashion-MNIST (conv; the data set's own table lists 92.5% for "2 conv layers, < 100K
+parameters").
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -40,6 +42,7 @@ from genjax.eval.inference import batched
 from genjax.models import fields
 from genjax.models.family import Batch, Capabilities, Metrics, batch_context
 from genjax.nn import conv, draws, nets
+from genjax.train.lock import waiting_lock
 from genjax.train.loop import fit
 
 NAME = "feature_classifier"
@@ -199,9 +202,34 @@ def usable(dataset: Dataset) -> bool:
             and min(len(dataset.x_train), len(dataset.x_test)) >= MIN_ROWS)
 
 
+def _load_or_train(dataset: Dataset, cfg: Config, steps: int, path: Path) -> tuple[State, float]:
+    """The classifier cached at ``path`` with its test accuracy, or one trained now (seed 0) and written there."""
+    template = init(jax.random.key(0), cfg, {"x": dataset.x_train[:1], "y": dataset.y_train[:1]})
+    try:
+        params = serialization.from_bytes(template.params, (path / "params.msgpack").read_bytes())
+        return template.replace(params=params), json.loads((path / "info.json").read_text())["test_accuracy"]
+    except (OSError, ValueError, KeyError):
+        pass
+    state = fit(sys.modules[__name__], cfg, dataset, steps=steps, progress=False,
+                steps_per_call=500, eval_every=0, checkpoint_every=0).state
+    accuracy = held_out_accuracy(state, dataset)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        info = json.dumps({"test_accuracy": accuracy, "steps": steps, "config": cfg_lib.to_dict(cfg)}) + "\n"
+        for name, content in (("params.msgpack", serialization.to_bytes(state.params)),
+                              ("info.json", info.encode())):  # whole files only: a reader never sees half of one
+            partial = path / f"{name}.{os.getpid()}.partial"
+            partial.write_bytes(content)
+            os.replace(partial, path / name)
+    except OSError:
+        pass  # an unwritable cache only costs retraining next time
+    return state, accuracy
+
+
 def feature_net(dataset: Dataset, steps: int = DEFAULT_STEPS) -> FeatureNet:
-    """The data set's feature classifier: from memory, from the disk cache, or trained now (seed 0) and cached.
-    Its batch is 128 examples or the whole training split when smaller."""
+    """The data set's feature classifier: from memory, from the disk cache, or trained now (seed 0) and cached
+    (processes that need it meanwhile wait for it). Its batch is 128 examples or the whole training split when
+    smaller."""
     if not usable(dataset):
         raise ConfigError(f"genjax cannot train a feature classifier for {dataset.name}: it needs labels of "
                           f"two classes or more and at least {MIN_ROWS} examples in each split")
@@ -210,24 +238,10 @@ def feature_net(dataset: Dataset, steps: int = DEFAULT_STEPS) -> FeatureNet:
     if key in _LOADED:
         return _LOADED[key]
     path = cache_dir() / f"classifier-{dataset.name}-{key}"
-    template = init(jax.random.key(0), cfg, {"x": dataset.x_train[:1], "y": dataset.y_train[:1]})
-    try:
-        params = serialization.from_bytes(template.params, (path / "params.msgpack").read_bytes())
-        state = template.replace(params=params)
-        accuracy = json.loads((path / "info.json").read_text())["test_accuracy"]
-    except (OSError, ValueError, KeyError):
-        state = fit(sys.modules[__name__], cfg, dataset, steps=steps, progress=False,
-                    steps_per_call=500, eval_every=0, checkpoint_every=0).state
-        accuracy = held_out_accuracy(state, dataset)
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            info = json.dumps({"test_accuracy": accuracy, "steps": steps, "config": cfg_lib.to_dict(cfg)}) + "\n"
-            for name, content in (("params.msgpack", serialization.to_bytes(state.params)),
-                                  ("info.json", info.encode())):  # whole files only: processes may share the cache
-                partial = path / f"{name}.{os.getpid()}.partial"
-                partial.write_bytes(content)
-                os.replace(partial, path / name)
-        except OSError:
-            pass  # an unwritable cache only costs retraining next time
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # One process trains a missing classifier; the others wait for it and then load it from disk.
+    with waiting_lock(path.parent / f"{path.name}.lock", f"trains the feature classifier of {dataset.name}"):
+        state, accuracy = _load_or_train(dataset, cfg, steps, path)
     _LOADED[key] = FeatureNet(state, accuracy, dataset)
     return _LOADED[key]
