@@ -105,6 +105,8 @@ def test_head_report_scores_heads_against_their_classes(trained, digits):
                 "classes_covered"):
         assert np.isfinite(report[key]), key
     assert 0 <= report["head_accuracy_min"] <= report["head_accuracy"] <= 1
+    assert 0.9 <= report["head_accuracy_floor_min"] <= report["head_accuracy_floor"] <= 1
+    assert report["head_accuracy_floor"] >= 0.97  # the digits classifier: 98.3% of the test images
 
 
 def test_one_head_is_a_moment_matching_network_on_unlabelled_data():

@@ -160,7 +160,8 @@ def head_report(family: Family, state: State, dataset: Dataset, per_head: int = 
 
     ``head_accuracy``: the fraction of head k's samples that the data set's feature classifier
     (:func:`genjax.eval.classifier.feature_net`, the one behind the sample measures) labels k, averaged over
-    heads (``head_accuracy_min``: the worst head).
+    heads (``head_accuracy_min``: the worst head). ``head_accuracy_floor`` (``_floor_min``): the same fraction
+    for the real test examples of each class, what the classifier allows a head that drew real examples.
     ``head_diversity``: mean pairwise distance within a head's samples over that within the real
     training examples of its class, averaged over heads (``head_diversity_min``: the least diverse).
     """
@@ -171,5 +172,8 @@ def head_report(family: Family, state: State, dataset: Dataset, per_head: int = 
         accuracy.append(float(np.mean(net.predict(samples) == k)))
         real = dataset.x_train[dataset.y_train == k]
         diversity.append(measures.mean_pairwise_distance(samples) / measures.mean_pairwise_distance(real))
+    labelled = net.predict(dataset.x_test)
+    floor = [float(np.mean(labelled[dataset.y_test == k] == k)) for k in range(len(accuracy))]
     return {"head_accuracy": float(np.mean(accuracy)), "head_accuracy_min": float(np.min(accuracy)),
+            "head_accuracy_floor": float(np.mean(floor)), "head_accuracy_floor_min": float(np.min(floor)),
             "head_diversity": float(np.mean(diversity)), "head_diversity_min": float(np.min(diversity))}
