@@ -154,7 +154,8 @@ def held_out_accuracy(state: State, dataset: Dataset) -> float:
 @dataclasses.dataclass
 class FeatureNet:
     """A data set's trained feature classifier: ``features(x)`` ``[N, width]``, ``predict(x)`` ``[N]`` class
-    indices, and, computed once, the test split's features and the real-data floor of every measure."""
+    indices, and, computed once, the test split's features, its per-class accuracy and the real-data floor of every
+    measure."""
 
     state: State
     test_accuracy: float
@@ -165,6 +166,13 @@ class FeatureNet:
     def reference(self) -> np.ndarray:
         """Features of the test split: what samples are compared with."""
         return self.features(self.dataset.x_test)
+
+    @functools.cached_property
+    def class_accuracy(self) -> np.ndarray:
+        """``[num_classes]``: the fraction of each class's test examples labelled with their class (the floor of
+        a generator's per-class accuracy)."""
+        labelled = self.predict(self.dataset.x_test)
+        return np.array([np.mean(labelled[self.dataset.y_test == k] == k) for k in range(self.dataset.num_classes)])
 
     def floor(self, rows: int) -> dict[str, float]:
         """:func:`genjax.eval.measures.feature_measures` of the first ``rows`` training examples against the
