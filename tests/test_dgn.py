@@ -9,8 +9,9 @@ import pytest
 
 import genjax
 from genjax import dgn
-from genjax.core.errors import ConfigError
+from genjax.core.errors import ConfigError, RunError
 from genjax.nn import losses, nets
+from genjax.train import rundir, sweep
 
 TINY = dgn.Config(latent_dim=4, hidden_dims=(32,), head_dims=(16,), num_heads=10, samples_per_head=16,
                   batch_size=16, schedule="constant")
@@ -162,3 +163,80 @@ def test_conv_heads_on_16x16_images_learn_their_classes():
     for k in range(2):
         head = np.asarray(dgn.sample(result.state, jax.random.key(k), 64, head=k)).mean(0)
         assert np.abs(head - means[k]).mean() < 0.1 < np.abs(head - means[1 - k]).mean()
+
+
+# ---------------------------------------------------------------- codes of a trained encoder in the kernel
+
+
+@pytest.fixture(scope="module")
+def encoder_run(digits, tiny_config, tmp_path_factory):
+    """A tiny autoencoder's run directory on digits (its newest checkpoint is what a DGN's kernel_encoder loads)."""
+    workdir = tmp_path_factory.mktemp("encoder")
+    genjax.fit("autoencoder", tiny_config, digits, steps=100, steps_per_call=50, eval_every=0, checkpoint_every=0,
+               workdir=workdir, progress=False)
+    return workdir
+
+
+def test_the_code_term_adds_to_the_pixel_loss_and_leaves_the_encoder_frozen(encoder_run, digits):
+    batch = {"x": digits.x_train[:160], "y": digits.y_train[:160]}
+    encoder = rundir.load_run(encoder_run)[2]
+    pixels = dgn.init(jax.random.key(0), TINY, batch)
+    with_codes = {w: dgn.init(jax.random.key(0), dataclasses.replace(TINY, kernel_encoder=str(encoder_run),
+                                                                     code_weight=w), batch, kernel_encoder=encoder)
+                  for w in (0.0, 1.0)}
+    chex.assert_trees_all_equal(with_codes[1.0].params, pixels.params)
+    key = jax.random.key(1)
+    pixel_state, pixel_metrics = dgn.train_step(pixels, batch, key)
+    silent = dgn.train_step(with_codes[0.0], batch, key)
+    chex.assert_trees_all_close(silent[0].params, pixel_state.params, atol=1e-6)
+    chex.assert_trees_all_close(silent[1]["loss"], pixel_metrics["loss"], atol=1e-6)
+    state, metrics = dgn.train_step(with_codes[1.0], batch, key)
+    assert float(metrics["loss"]) > float(pixel_metrics["loss"]) + 0.01  # the untrained heads' codes differ too
+    assert not np.allclose(state.params["generator"]["params"]["Dense_0"]["kernel"],
+                           pixel_state.params["generator"]["params"]["Dense_0"]["kernel"])
+    chex.assert_trees_all_equal(state.extra["kernel_encoder"].params, encoder.params)
+    assert state.extra["kernel_encoder"].opt_state == {}  # the frozen encoder carries no optimizer moments
+
+
+def test_fit_and_load_run_restore_a_dgn_with_a_kernel_encoder(encoder_run, digits, tmp_path, monkeypatch):
+    monkeypatch.chdir(encoder_run.parent)
+    cfg = dataclasses.replace(TINY, kernel_encoder=encoder_run.name)  # relative: config.json records it absolute
+    result = genjax.fit(dgn, cfg, digits, steps=100, steps_per_call=50, eval_every=0, checkpoint_every=0,
+                        workdir=tmp_path / "dgn", progress=False)
+    assert result.state.config.kernel_encoder == str(encoder_run)
+    assert rundir.read_description(tmp_path / "dgn")["config"]["kernel_encoder"] == str(encoder_run)
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    monkeypatch.chdir(tmp_path)
+    restored = rundir.load_run(tmp_path / "dgn")[2]
+    chex.assert_trees_all_equal(restored.params, result.state.params)
+    chex.assert_trees_all_equal(restored.extra, result.state.extra)
+
+
+def test_kernel_encoders_that_cannot_serve_are_refused(encoder_run, digits, tmp_path, tiny_gan_config):
+    batch = {"x": digits.x_train[:160], "y": digits.y_train[:160]}
+    cfg = dataclasses.replace(TINY, kernel_encoder=str(encoder_run))
+    with pytest.raises(ConfigError, match="pass that run's state as init's kernel_encoder"):
+        dgn.init(jax.random.key(0), cfg, batch)
+    a_gan = genjax.gan.init(jax.random.key(0), tiny_gan_config, batch)
+    with pytest.raises(ConfigError, match="holds a gan, which has no encoder; valid: a run of autoencoder, vae"):
+        dgn.init(jax.random.key(0), cfg, batch, kernel_encoder=a_gan)
+    other_shape = rundir.load_run(encoder_run)[2].replace(data_shape=(4, 4, 1))
+    with pytest.raises(ConfigError, match=r"encodes examples of shape \(4, 4, 1\), the data's are \(8, 8, 1\)"):
+        dgn.init(jax.random.key(0), cfg, batch, kernel_encoder=other_shape)
+    empty = dataclasses.replace(TINY, kernel_encoder=str(tmp_path))
+    with pytest.raises(RunError, match=f"kernel_encoder={tmp_path}: {tmp_path} holds no run"):
+        genjax.fit(dgn, empty, digits, steps=100, steps_per_call=50, eval_every=0, progress=False)
+    with pytest.raises(ConfigError, match="code_weight must be >= 0"):
+        dgn.Config(code_weight=-1.0)
+
+
+def test_a_sweep_of_code_weight_equals_its_separate_runs(encoder_run, digits):
+    cfg = dataclasses.replace(TINY, kernel_encoder=str(encoder_run))
+    result = sweep.fit_sweep(dgn, cfg, digits, steps=60, sweep={"code_weight": [0.5, 2.0]}, seeds=[0],
+                             steps_per_call=30, progress=False)
+    for i, run in enumerate(result.runs):
+        alone = genjax.fit(dgn, run.config, digits, steps=60, steps_per_call=30, eval_every=0, checkpoint_every=0,
+                           progress=False)
+        chex.assert_trees_all_close(result.state(i).params, alone.state.params, atol=1e-6, rtol=0)
+    assert not np.allclose(result.state(0).params["generator"]["params"]["Dense_0"]["kernel"],
+                           result.state(1).params["generator"]["params"]["Dense_0"]["kernel"])

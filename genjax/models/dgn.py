@@ -15,11 +15,20 @@ factor a sweep can vary) times a unit. With
 ``bandwidth_unit="median"`` (default) the unit is the median pairwise distance between the real
 batch's examples (computed per step, no gradient), so the same default serves pixels and 2-D points;
 ``"absolute"`` uses the bandwidths in data units.
+
+Codes (GMMN+AE, after Li et al. 2015): with ``kernel_encoder``, the run directory of a trained
+autoencoder or VAE on the same data, the loss adds ``code_weight`` times each head's MMD^2 between the
+encoder's codes of its samples and of its real examples (the same bandwidths, in units of the codes' own
+median distance). The frozen encoder rides along in ``state.extra["kernel_encoder"]`` (its state without
+optimizer moments), so checkpoints hold it and the gradient flows through it into the generator. Pixel
+distances see blotches and edges alike; code distances see shapes, and on Fashion-MNIST they give the
+heads cleaner, more recognisable samples per step.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -29,15 +38,15 @@ from genjax.core import config as cfg_lib
 from genjax.core import optim
 from genjax.core.errors import ConfigError
 from genjax.core.state import State
-from genjax.models import fields
+from genjax.models import fields, registry
 from genjax.models.family import Batch, Capabilities, Metrics, batch_context, expect_config, expect_count
 from genjax.nn import draws, losses, nets
 
 NAME = "dgn"
 DEFAULT_STEPS = 3000  # what the scripts train for unless told otherwise
 # Fields a sweep may vary in one program (genjax.train.sweep): a learning rate names the optimizers it drives.
-SWEEPABLE = {"learning_rate": ("generator",), "bandwidth_scale": (), **optim.SWEEPABLE}
-CAPABILITIES = Capabilities(samples=True, heads=True, labels=True)
+SWEEPABLE = {"learning_rate": ("generator",), "bandwidth_scale": (), "code_weight": (), **optim.SWEEPABLE}
+CAPABILITIES = Capabilities(samples=True, heads=True, labels=True, builds_on_runs=True)
 BANDWIDTH_UNITS = ("median", "absolute")
 MEDIAN_ROWS = 256  # real examples whose pairwise distances set the "median" bandwidth unit
 
@@ -70,6 +79,11 @@ def _positive_list(name: str, value: tuple[float, ...], config: Config) -> None:
         raise ConfigError(f"{name} must be a non-empty list of positive numbers, got {value}")
 
 
+def _absolute_path(value: str, config: Config, context: cfg_lib.Context) -> str:
+    """``kernel_encoder`` as an absolute path (what ``config.json`` records, so that a resume works from anywhere)."""
+    return str(Path(value).expanduser().absolute()) if value else value
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Config(optim.OptimizerFields):
     """DGN hyperparameters; every field has a default (``dataclasses.replace`` to change)."""
@@ -93,6 +107,11 @@ class Config(optim.OptimizerFields):
                                        (cfg_lib.choice(BANDWIDTH_UNITS),))("median")
     bandwidth_scale: float = cfg_lib.Spec("factor on every bandwidth (sweepable in one program)",
                                           (cfg_lib.positive,))(1.0)
+    kernel_encoder: str = cfg_lib.Spec("run directory of an autoencoder or VAE trained on the same data: the loss "
+                                       "also matches the codes of its encoder (GMMN+AE); empty: pixels only",
+                                       resolve=_absolute_path)("")
+    code_weight: float = cfg_lib.Spec("weight of the code term when kernel_encoder is set",
+                                      (cfg_lib.nonnegative,))(1.0)
     output: str = fields.OUTPUT("auto")
     batch_size: int = fields.BATCH_SIZE(128, "real examples per head per step (a batch holds num_heads * "
                                              "batch_size, any order)")
@@ -126,11 +145,12 @@ def _check_labels(cfg: Config, batch: Batch) -> None:
                           "data train with num_heads=1")
 
 
-def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
+def init(key: jax.Array, cfg: Config, batch: Batch, kernel_encoder: State | None = None) -> State:
     """A fresh state; shapes come from the example ``batch['x']`` ``[N, *data_shape]``.
 
     ``num_heads`` 0 means one head without labels in ``batch``; with labels, pass it explicitly
-    (``genjax.fit`` sets it to the data set's class count).
+    (``genjax.fit`` sets it to the data set's class count). With ``cfg.kernel_encoder`` set, pass the
+    state of that run as ``kernel_encoder`` (:func:`genjax.train.rundir.init_state` loads it).
     """
     expect_config(cfg, Config, NAME)
     data_shape = nets.check_batch(cfg.architecture, batch)
@@ -143,8 +163,30 @@ def init(key: jax.Array, cfg: Config, batch: Batch) -> State:
     losses.check_output_range(cfg.output, np.asarray(batch["x"]))
     z = jnp.zeros((cfg.num_heads, 1, cfg.latent_dim))  # one example per head
     params = {"generator": nets.init_variables(_generator(cfg, data_shape), key, z)}
+    extra = {"kernel_encoder": _frozen_encoder(cfg, kernel_encoder, data_shape)} if cfg.kernel_encoder else {}
     return State.create(params=params, optimizers={"generator": optim.adam(cfg, cfg.learning_rate)}, config=cfg,
-                        data_shape=data_shape)
+                        data_shape=data_shape, extra=extra)
+
+
+def uses_runs(cfg: Config) -> dict[str, str]:
+    """The trained runs ``init`` takes, by keyword: the ``kernel_encoder`` run directory when it is set."""
+    return {"kernel_encoder": cfg.kernel_encoder} if cfg.kernel_encoder else {}
+
+
+def _frozen_encoder(cfg: Config, encoder: State | None, data_shape: tuple[int, ...]) -> State:
+    """The ``kernel_encoder`` run's state without optimizer moments; ConfigError when it is missing, cannot
+    encode, or was trained on examples of another shape."""
+    if encoder is None:
+        raise ConfigError(f"kernel_encoder={cfg.kernel_encoder}: pass that run's state as init's kernel_encoder "
+                          "(genjax.fit and load_run do, through genjax.train.rundir.init_state)")
+    family = registry.family_of(encoder.config)
+    if not family.CAPABILITIES.encodes:
+        raise ConfigError(f"kernel_encoder {cfg.kernel_encoder} holds a {family.NAME}, which has no encoder; valid: "
+                          f"a run of {', '.join(n for n in registry.names() if registry.get(n).CAPABILITIES.encodes)}")
+    if encoder.data_shape != tuple(data_shape):
+        raise ConfigError(f"kernel_encoder {cfg.kernel_encoder} encodes examples of shape {encoder.data_shape}, the "
+                          f"data's are {tuple(data_shape)}")
+    return encoder.replace(opt_state={})
 
 
 def _activate(state: State, outputs: jax.Array) -> jax.Array:
@@ -196,11 +238,22 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
     bandwidths = jnp.asarray(cfg.bandwidths, real.dtype) * (state.hp("bandwidth_scale") * unit)
     rows, masks = _class_rows(cfg, real, batch.get("y"))
     z = draws.normal(key, (cfg.num_heads, cfg.samples_per_head, cfg.latent_dim))
+    per_head_mmd2 = jax.vmap(losses.mmd2, in_axes=(0, 0, None, 0))
+    if cfg.kernel_encoder:
+        encoder = state.extra["kernel_encoder"]
+        encode = registry.family_of(encoder.config).codes
+        real_codes = jax.lax.stop_gradient(encode(encoder, batch["x"]))
+        code_bandwidths = jnp.asarray(cfg.bandwidths, real.dtype) * (state.hp("bandwidth_scale")
+                                                                      * _bandwidth_unit(cfg, real_codes))
+        code_rows, _ = _class_rows(cfg, real_codes, batch.get("y"))
 
     def loss_fn(params):
         fake = _activate(state, _generator(cfg, state.data_shape).apply(params, z))
-        fake = fake.reshape(cfg.num_heads, cfg.samples_per_head, -1)
-        per_head = jax.vmap(lambda f, r, m: losses.mmd2(f, r, bandwidths, m))(fake, rows, masks)
+        per_head = per_head_mmd2(fake.reshape(cfg.num_heads, cfg.samples_per_head, -1), rows, bandwidths, masks)
+        if cfg.kernel_encoder:
+            codes = encode(encoder, fake.reshape(-1, *state.data_shape))
+            per_head += state.hp("code_weight") * per_head_mmd2(
+                codes.reshape(cfg.num_heads, cfg.samples_per_head, -1), code_rows, code_bandwidths, masks)
         return jnp.sum(per_head), per_head
 
     (loss, per_head), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params["generator"])

@@ -3,7 +3,7 @@
 A family is a module (or any object) with the attributes of :class:`Family`. What it can do beyond
 training is declared in its ``CAPABILITIES`` (:class:`Capabilities`), and each declared capability
 brings the functions of its protocol (:class:`Encoder`, :class:`Sampler`, :class:`HeadedSampler`,
-:class:`Likelihood`, :class:`Conditional`). The registry (:mod:`genjax.models.registry`) checks
+:class:`Likelihood`, :class:`Conditional`, :class:`BuildsOnRuns`). The registry (:mod:`genjax.models.registry`) checks
 both when it hands a family out; everything else reads ``CAPABILITIES`` and never probes.
 """
 from __future__ import annotations
@@ -44,6 +44,7 @@ class Capabilities:
     heads: bool = False  # class-specific sampling: sample(..., head=k), num_heads (HeadedSampler)
     likelihood: bool = False  # elbo_terms, log_likelihood, likelihood_name: nats per example (Likelihood)
     labels: bool = False  # may train on labels: needs_labels (Conditional)
+    builds_on_runs: bool = False  # init takes trained runs' states: uses_runs (BuildsOnRuns)
 
     def declared(self) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(self) if getattr(self, f.name))
@@ -56,6 +57,7 @@ PROVIDES = {
     "heads": ("sample", "num_heads"),
     "likelihood": ("elbo_terms", "log_likelihood", "likelihood_name"),
     "labels": ("needs_labels",),
+    "builds_on_runs": ("uses_runs",),
 }
 
 
@@ -128,6 +130,13 @@ class Likelihood(Family, Protocol):
 class Conditional(Family, Protocol):
     def needs_labels(self, config: Any) -> bool:
         """Whether this config trains on ``batch['y']``."""
+        ...
+
+
+class BuildsOnRuns(Family, Protocol):
+    def uses_runs(self, config: Any) -> dict[str, str]:
+        """The trained runs this config builds on: ``init``'s keyword -> run directory (empty when none);
+        ``init`` then takes each run's state under its keyword."""
         ...
 
 

@@ -63,6 +63,14 @@ def get(name: str) -> Family:
     return check(importlib.import_module(BUILTIN[name]))
 
 
+def family_of(config: Any) -> Family:
+    """The family whose ``Config`` ``config`` is (ConfigError when no known family's is)."""
+    for name in names():
+        if type(config) is get(name).Config:
+            return get(name)
+    raise ConfigError(f"no registered family has the config type {type(config).__name__}")
+
+
 def lookup(family: Family | str) -> Family:
     """A family given by name, or itself once :func:`check` passes."""
     return get(family) if isinstance(family, str) else check(family)

@@ -99,7 +99,8 @@ def fit(
     train = dataset.train_arrays()
     data = mesh_lib.replicate(train, None) if mesh is None else mesh_lib.shard_rows(train, mesh)
     init_key, train_key = jax.random.split(jax.random.key(seed))
-    state = mesh_lib.replicate(family.init(init_key, config, {name: a[:rows] for name, a in train.items()}), mesh)
+    example = {name: a[:rows] for name, a in train.items()}
+    state = mesh_lib.replicate(rundir.init_state(family, init_key, config, example), mesh)
     primary = cluster.is_primary()  # writes the run's files and evaluates; every process checkpoints
 
     history: list[dict] = []

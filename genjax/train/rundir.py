@@ -199,6 +199,20 @@ def write_metrics(workdir: Path, records: list[dict]) -> None:
     os.replace(partial, path)
 
 
+def init_state(family: Family, key: jax.Array, config: Any, batch: dict) -> State:
+    """``family.init(key, config, batch)``, given the newest state of each trained run the config builds on
+    (``family.uses_runs``, e.g. a DGN's ``kernel_encoder``); RunError naming the field for a run that cannot be
+    loaded."""
+    runs = {}
+    if family.CAPABILITIES.builds_on_runs:
+        for name, workdir in family.uses_runs(config).items():
+            try:
+                runs[name] = load_run(workdir)[2]
+            except RunError as exc:
+                raise RunError(f"{name}={workdir}: {exc}") from None
+    return family.init(key, config, batch, **runs)
+
+
 def load_run(workdir: str | Path, step: int | None = None) -> tuple[Family, Any, State]:
     """``(family, config, state)`` of the run in ``workdir``, from its newest checkpoint (or ``step``);
     the family is its module (e.g. ``genjax.models.gan``), so ``family.sample(state, ...)`` works."""
@@ -215,7 +229,7 @@ def load_run(workdir: str | Path, step: int | None = None) -> tuple[Family, Any,
         if checkpointer.latest_step() is None:
             raise RunError(f"{workdir} holds no checkpoint yet")
         example = {"x": jnp.full((1, *data_shape), 0.5, jnp.float32), "y": jnp.zeros((1,), jnp.int32)}
-        like = family.init(jax.random.key(0), config, example)
+        like = init_state(family, jax.random.key(0), config, example)
         if step is None:
             state = checkpointer.restore_newest(like)
         else:

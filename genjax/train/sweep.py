@@ -175,11 +175,11 @@ def _stack(states: list) -> Any:
 def _initial_states(family: Family, base: Any, runs: list[Run], example: dict) -> tuple[Any, jax.Array]:
     """Each run's initial state as ``genjax.fit`` builds it for the run's config, given the program's static parts
     and the run's ``hyper``, stacked on the host; and the runs' train keys, stacked."""
-    base_state = family.init(jax.random.key(0), base, example)
+    base_state = rundir.init_state(family, jax.random.key(0), base, example)
     states, train_keys = [], []
     for run in runs:
         init_key, train_key = jax.random.split(jax.random.key(run.seed))
-        state = family.init(init_key, run.config, example)
+        state = rundir.init_state(family, init_key, run.config, example)
         states.append(state.replace(config=base, optimizers=base_state.optimizers,
                                     hyper=hyper(family, base, run.setting)))
         train_keys.append(np.asarray(jax.random.key_data(train_key)))
