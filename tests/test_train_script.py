@@ -169,6 +169,8 @@ def test_bad_data_files_exit_2_and_leave_nothing(tmp_path, capsys, name, message
     (["--model", "gan", "--set", "loss=wasserstein"], "unknown loss 'wasserstein'; valid choices: minimax"),
     (["--model", "dgn", "--dataset", "ring", "--set", "num_heads=3"], "num_heads=3 but ring has 8 classes"),
     (["--model", "vae", "--set", "beta=-1"], "beta must be >= 0"),
+    (["--model", "dgn", "--set", "kernel_encoder=/no/such/run"], "kernel_encoder=/no/such/run: /no/such/run holds "
+     "no run (config.json is missing)"),
     (["--devices", "99"], "devices must be between 1 and the 8 available, got 99"),
     (["--dataset", "spiral"], "no data set named 'spiral'"),
 ])

@@ -16,13 +16,15 @@ factor a sweep can vary) times a unit. With
 batch's examples (computed per step, no gradient), so the same default serves pixels and 2-D points;
 ``"absolute"`` uses the bandwidths in data units.
 
-Codes (GMMN+AE, after Li et al. 2015): with ``kernel_encoder``, the run directory of a trained
-autoencoder or VAE on the same data, the loss adds ``code_weight`` times each head's MMD^2 between the
+Codes: with ``kernel_encoder``, the run directory of a trained autoencoder or VAE on the same data,
+the loss adds ``code_weight`` times each head's MMD^2 between the
 encoder's codes of its samples and of its real examples (the same bandwidths, in units of the codes' own
 median distance). The frozen encoder rides along in ``state.extra["kernel_encoder"]`` (its state without
 optimizer moments), so checkpoints hold it and the gradient flows through it into the generator. Pixel
-distances see blotches and edges alike; code distances see shapes, and on Fashion-MNIST they give the
-heads cleaner, more recognisable samples per step.
+distances see blotches and edges alike; code distances see shapes: on Fashion-MNIST, at 3,000 steps, the
+heads' samples are labelled with their class 77.5% of the time against 72.9% with pixels alone (README),
+at about twice the cost of a step. (Li et al.'s GMMN+AE matches codes too, but generates codes and decodes
+them; here the generator stays in pixel space and the codes join the pixels in the kernel.)
 """
 from __future__ import annotations
 
@@ -108,7 +110,7 @@ class Config(optim.OptimizerFields):
     bandwidth_scale: float = cfg_lib.Spec("factor on every bandwidth (sweepable in one program)",
                                           (cfg_lib.positive,))(1.0)
     kernel_encoder: str = cfg_lib.Spec("run directory of an autoencoder or VAE trained on the same data: the loss "
-                                       "also matches the codes of its encoder (GMMN+AE); empty: pixels only",
+                                       "also matches the codes of its frozen encoder; empty: pixels only",
                                        resolve=_absolute_path)("")
     code_weight: float = cfg_lib.Spec("weight of the code term when kernel_encoder is set",
                                       (cfg_lib.nonnegative,))(1.0)
