@@ -1,5 +1,6 @@
 """The DGN family and MMD: the estimator against NumPy, heads against their classes, clear errors."""
 import dataclasses
+from pathlib import Path
 
 import chex
 import jax
@@ -226,6 +227,8 @@ def test_kernel_encoders_that_cannot_serve_are_refused(encoder_run, digits, tmp_
     empty = dataclasses.replace(TINY, kernel_encoder=str(tmp_path))
     with pytest.raises(RunError, match=f"kernel_encoder={tmp_path}: {tmp_path} holds no run"):
         genjax.fit(dgn, empty, digits, steps=100, steps_per_call=50, eval_every=0, progress=False)
+    with pytest.raises(ConfigError, match="kernel_encoder=auto names no run yet: genjax.fit trains and caches it"):
+        dgn.init(jax.random.key(0), dataclasses.replace(TINY, kernel_encoder="auto"), batch)
     with pytest.raises(ConfigError, match="code_weight must be >= 0"):
         dgn.Config(code_weight=-1.0)
 
@@ -240,3 +243,21 @@ def test_a_sweep_of_code_weight_equals_its_separate_runs(encoder_run, digits):
         chex.assert_trees_all_close(result.state(i).params, alone.state.params, atol=1e-6, rtol=0)
     assert not np.allclose(result.state(0).params["generator"]["params"]["Dense_0"]["kernel"],
                            result.state(1).params["generator"]["params"]["Dense_0"]["kernel"])
+
+
+def test_kernel_encoder_auto_trains_one_autoencoder_and_reuses_it(digits, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GENJAX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(dgn, "KERNEL_ENCODER_STEPS", 100)
+    cfg = dataclasses.replace(TINY, kernel_encoder="auto")
+    args = dict(steps=50, steps_per_call=50, eval_every=0, checkpoint_every=0, progress=False)
+    first = genjax.fit(dgn, cfg, digits, **args)
+    encoder_dir = Path(first.state.config.kernel_encoder)
+    assert encoder_dir.parent == tmp_path / "cache" and encoder_dir.name.startswith("run-digits-autoencoder-")
+    trained = rundir.read_description(encoder_dir)
+    assert trained["model"] == "autoencoder" and trained["config"]["latent_dim"] == dgn.KERNEL_CODE_DIM
+    assert "genjax: kernel_encoder=auto: training its autoencoder on digits (100 steps, once; cached in" in \
+        capsys.readouterr().err
+    second = genjax.fit(dgn, cfg, digits, **args)
+    assert capsys.readouterr().err == ""  # found in the cache: nothing trained, nothing said
+    assert second.state.config.kernel_encoder == str(encoder_dir)
+    chex.assert_trees_all_equal(second.state.extra["kernel_encoder"].params, rundir.load_run(encoder_dir)[2].params)

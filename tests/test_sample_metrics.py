@@ -110,7 +110,7 @@ def monkeypatch_module():
 def test_feature_classifier_reaches_97_percent_and_is_cached(net, digits):
     assert net.test_accuracy >= 0.97
     assert net.features(digits.x_test[:5]).shape == (5, 128)
-    cached = list(classifier.cache_dir().glob("classifier-digits-*/params.msgpack"))
+    cached = list(genjax.data.cache_dir().glob("classifier-digits-*/params.msgpack"))
     assert len(cached) == 1
     classifier._LOADED.clear()
     again = classifier.feature_net(digits)  # from disk: the same weights, no training

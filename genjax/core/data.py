@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import os
 import struct as _struct
 import zlib
@@ -35,6 +36,11 @@ TEST_FRACTION = 0.2
 MAX_IDX_BYTES = 16 * 2**30  # an IDX header announcing more is refused before anything is read
 MAX_CLASSES = 10_000  # labels index the classifier's outputs and the DGN's heads: one per class
 SPLIT_SEED = 0
+
+
+def cache_dir() -> Path:
+    """Where genjax keeps what it trains from data sets and reuses (``$GENJAX_CACHE``, default ``~/.cache/genjax``)."""
+    return Path(os.environ.get("GENJAX_CACHE", Path.home() / ".cache" / "genjax"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +78,16 @@ class Dataset:
         if self.y_train is None:
             return None
         return int(max(self.y_train.max(), self.y_test.max() if len(self.y_test) else 0)) + 1
+
+    def fingerprint(self, *salt: Any) -> str:
+        """16 hex digits of a SHA-256 over the split's arrays and ``repr(salt)``: a cache key for what is derived
+        from this data (e.g. ``salt`` a config and a step count)."""
+        digest = hashlib.sha256()
+        for array in (self.x_train, self.y_train, self.x_test, self.y_test):
+            if array is not None:
+                digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(repr(salt).encode())
+        return digest.hexdigest()[:16]
 
     def train_arrays(self) -> dict[str, np.ndarray]:
         """The training split as a batch-like dict: ``{"x": ...}`` plus ``"y"`` when labelled."""

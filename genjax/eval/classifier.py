@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 import sys
@@ -34,7 +33,7 @@ from flax import serialization
 
 from genjax.core import config as cfg_lib
 from genjax.core import optim
-from genjax.core.data import Dataset
+from genjax.core.data import Dataset, cache_dir
 from genjax.core.errors import ConfigError
 from genjax.core.state import State
 from genjax.eval import measures
@@ -188,18 +187,6 @@ class FeatureNet:
         return batched(lambda v: _apply(self.state, v)[0], np.asarray(x, np.float32)).argmax(-1)
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("GENJAX_CACHE", Path.home() / ".cache" / "genjax"))
-
-
-def _fingerprint(dataset: Dataset, cfg: Config, steps: int) -> str:
-    digest = hashlib.sha256()
-    for array in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    digest.update(repr((cfg, steps)).encode())
-    return digest.hexdigest()[:16]
-
-
 _LOADED: dict[str, FeatureNet] = {}
 
 
@@ -242,7 +229,7 @@ def feature_net(dataset: Dataset, steps: int = DEFAULT_STEPS) -> FeatureNet:
         raise ConfigError(f"genjax cannot train a feature classifier for {dataset.name}: it needs labels of "
                           f"two classes or more and at least {MIN_ROWS} examples in each split")
     cfg = Config(num_classes=dataset.num_classes, batch_size=min(Config().batch_size, len(dataset.x_train)))
-    key = _fingerprint(dataset, cfg, steps)
+    key = dataset.fingerprint(cfg, steps)
     if key in _LOADED:
         return _LOADED[key]
     path = cache_dir() / f"classifier-{dataset.name}-{key}"

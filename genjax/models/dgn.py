@@ -41,7 +41,16 @@ from genjax.core import optim
 from genjax.core.errors import ConfigError
 from genjax.core.state import State
 from genjax.models import fields, registry
-from genjax.models.family import Batch, Capabilities, Metrics, batch_context, expect_config, expect_count
+from genjax.models.family import (
+    AUTO_RUN,
+    Batch,
+    Capabilities,
+    Metrics,
+    RunRecipe,
+    batch_context,
+    expect_config,
+    expect_count,
+)
 from genjax.nn import draws, losses, nets
 
 NAME = "dgn"
@@ -51,6 +60,8 @@ SWEEPABLE = {"learning_rate": ("generator",), "bandwidth_scale": (), "code_weigh
 CAPABILITIES = Capabilities(samples=True, heads=True, labels=True, builds_on_runs=True)
 BANDWIDTH_UNITS = ("median", "absolute")
 MEDIAN_ROWS = 256  # real examples whose pairwise distances set the "median" bandwidth unit
+KERNEL_ENCODER_STEPS = 5000  # training steps of the autoencoder behind kernel_encoder=auto
+KERNEL_CODE_DIM = 32  # its code size
 
 
 def _one_head_per_class(value: int, config: Config, context: cfg_lib.Context) -> int:
@@ -82,8 +93,9 @@ def _positive_list(name: str, value: tuple[float, ...], config: Config) -> None:
 
 
 def _absolute_path(value: str, config: Config, context: cfg_lib.Context) -> str:
-    """``kernel_encoder`` as an absolute path (what ``config.json`` records, so that a resume works from anywhere)."""
-    return str(Path(value).expanduser().absolute()) if value else value
+    """``kernel_encoder`` as an absolute path (what ``config.json`` records, so that a resume works from anywhere);
+    empty and ``auto`` stay."""
+    return str(Path(value).expanduser().absolute()) if value not in ("", AUTO_RUN) else value
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -110,7 +122,8 @@ class Config(optim.OptimizerFields):
     bandwidth_scale: float = cfg_lib.Spec("factor on every bandwidth (sweepable in one program)",
                                           (cfg_lib.positive,))(1.0)
     kernel_encoder: str = cfg_lib.Spec("run directory of an autoencoder or VAE trained on the same data: the loss "
-                                       "also matches the codes of its frozen encoder; empty: pixels only",
+                                       "also matches the codes of its frozen encoder; auto: an autoencoder genjax "
+                                       "trains once and caches (32-d codes); empty: pixels only",
                                        resolve=_absolute_path)("")
     code_weight: float = cfg_lib.Spec("weight of the code term when kernel_encoder is set",
                                       (cfg_lib.nonnegative,))(1.0)
@@ -175,9 +188,21 @@ def uses_runs(cfg: Config) -> dict[str, str]:
     return {"kernel_encoder": cfg.kernel_encoder} if cfg.kernel_encoder else {}
 
 
+def run_recipe(name: str, cfg: Config) -> RunRecipe:
+    """``kernel_encoder=auto``: an autoencoder with ``KERNEL_CODE_DIM``-d codes, ``KERNEL_ENCODER_STEPS`` steps; on
+    images with the conv trunk, its encoder flattens the last feature map straight into the code (no dense
+    layers: half the cost of a default encoder in every DGN step, and the codes probed as well, 0.827 against
+    0.82-0.836 on Fashion-MNIST)."""
+    changes = (("latent_dim", KERNEL_CODE_DIM),) + ((("hidden_dims", ()),) if cfg.architecture == "conv" else ())
+    return RunRecipe("autoencoder", changes, KERNEL_ENCODER_STEPS)
+
+
 def _frozen_encoder(cfg: Config, encoder: State | None, data_shape: tuple[int, ...]) -> State:
     """The ``kernel_encoder`` run's state without optimizer moments; ConfigError when it is missing, cannot
     encode, or was trained on examples of another shape."""
+    if cfg.kernel_encoder == AUTO_RUN:
+        raise ConfigError("kernel_encoder=auto names no run yet: genjax.fit trains and caches it (or pass a run "
+                          "directory)")
     if encoder is None:
         raise ConfigError(f"kernel_encoder={cfg.kernel_encoder}: pass that run's state as init's kernel_encoder "
                           "(genjax.fit and load_run do, through genjax.train.rundir.init_state)")

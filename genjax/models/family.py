@@ -44,7 +44,7 @@ class Capabilities:
     heads: bool = False  # class-specific sampling: sample(..., head=k), num_heads (HeadedSampler)
     likelihood: bool = False  # elbo_terms, log_likelihood, likelihood_name: nats per example (Likelihood)
     labels: bool = False  # may train on labels: needs_labels (Conditional)
-    builds_on_runs: bool = False  # init takes trained runs' states: uses_runs (BuildsOnRuns)
+    builds_on_runs: bool = False  # init takes trained runs' states: uses_runs, run_recipe (BuildsOnRuns)
 
     def declared(self) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(self) if getattr(self, f.name))
@@ -57,7 +57,7 @@ PROVIDES = {
     "heads": ("sample", "num_heads"),
     "likelihood": ("elbo_terms", "log_likelihood", "likelihood_name"),
     "labels": ("needs_labels",),
-    "builds_on_runs": ("uses_runs",),
+    "builds_on_runs": ("uses_runs", "run_recipe"),
 }
 
 
@@ -133,10 +133,27 @@ class Conditional(Family, Protocol):
         ...
 
 
+AUTO_RUN = "auto"  # in place of a run directory: genjax trains the run (the family's recipe) and caches it
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecipe:
+    """How genjax trains a run that a config builds on when the config says :data:`AUTO_RUN`: ``family`` (a
+    name) with its default config changed by ``changes`` (field -> value), for ``steps`` steps, seed 0."""
+
+    family: str
+    changes: tuple[tuple[str, Any], ...]
+    steps: int
+
+
 class BuildsOnRuns(Family, Protocol):
     def uses_runs(self, config: Any) -> dict[str, str]:
-        """The trained runs this config builds on: ``init``'s keyword -> run directory (empty when none);
-        ``init`` then takes each run's state under its keyword."""
+        """The trained runs this config builds on: ``init``'s keyword -> run directory or :data:`AUTO_RUN`
+        (empty when none); ``init`` then takes each run's state under its keyword."""
+        ...
+
+    def run_recipe(self, name: str, config: Any) -> RunRecipe:
+        """What to train for ``uses_runs(config)[name]`` when it is :data:`AUTO_RUN`."""
         ...
 
 

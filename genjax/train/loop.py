@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,14 +20,15 @@ from typing import Any
 import jax
 import numpy as np
 
-from genjax.core.data import Dataset
-from genjax.core.errors import Interrupted
+from genjax.core.data import Dataset, cache_dir
+from genjax.core.errors import ConfigError, Interrupted
 from genjax.core.state import State
 from genjax.models import registry
-from genjax.models.family import Family
+from genjax.models.family import AUTO_RUN, Family, RunRecipe
 from genjax.train import cluster, rundir
 from genjax.train import mesh as mesh_lib
 from genjax.train.checkpoint import Checkpointer
+from genjax.train.lock import waiting_lock
 from genjax.train.progress import progress_bar
 from genjax.train.signals import StopRequests
 from genjax.train.steps import CompiledCalls, divergence, fused_steps, resolve_strategy, run_config, validate_arguments
@@ -99,6 +101,7 @@ def fit(
     train = dataset.train_arrays()
     data = mesh_lib.replicate(train, None) if mesh is None else mesh_lib.shard_rows(train, mesh)
     init_key, train_key = jax.random.split(jax.random.key(seed))
+    config = with_trained_runs(family, config, dataset, progress)
     example = {name: a[:rows] for name, a in train.items()}
     state = mesh_lib.replicate(rundir.init_state(family, init_key, config, example), mesh)
     primary = cluster.is_primary()  # writes the run's files and evaluates; every process checkpoints
@@ -136,6 +139,46 @@ def fit(
         return _loop(family, state, data, train_key, calls, history, checkpointer, writer, steps, steps_per_call,
                      evaluate if eval_every and primary else None, eval_every, checkpoint_every,
                      progress and primary, stop)
+
+
+def with_trained_runs(family: Family, config: Any, dataset: Dataset, progress: bool = True) -> Any:
+    """``config`` (resolved) with each run it builds on that it names :data:`AUTO_RUN` replaced by a run directory:
+    the family's recipe trained on ``dataset`` once (seed 0) and cached under ``$GENJAX_CACHE``; processes that
+    need it meanwhile wait for it."""
+    if not family.CAPABILITIES.builds_on_runs:
+        return config
+    changes = {name: str(_cached_run(family.run_recipe(name, config), dataset, f"{name}={AUTO_RUN}", progress))
+               for name, where in family.uses_runs(config).items() if where == AUTO_RUN}
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+def _cached_run(recipe: RunRecipe, dataset: Dataset, purpose: str, progress: bool) -> Path:
+    """The run directory of ``recipe`` trained on ``dataset``: found in the cache, or trained now and cached."""
+    if cluster.processes() > 1:
+        raise ConfigError(f"{purpose} trains a {recipe.family} first, which a run of several processes does not do: "
+                          f"train it alone (genjax-train --model {recipe.family} ...) and pass its directory")
+    family = registry.get(recipe.family)
+    config = dataclasses.replace(family.Config(), **dict(recipe.changes))
+    path = cache_dir() / f"run-{dataset.name}-{recipe.family}-{dataset.fingerprint(config, recipe.steps)}"
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with waiting_lock(path.parent / f"{path.name}.lock", f"trains the {recipe.family} that {purpose} builds on"):
+        if not _finished(path, recipe.steps):
+            print(f"genjax: {purpose}: training its {recipe.family} on {dataset.name} ({recipe.steps:,} steps, once; "
+                  f"cached in {path})", file=sys.stderr, flush=True)
+            fit(family, config, dataset, steps=recipe.steps, workdir=path, overwrite=True, progress=progress)
+    return path
+
+
+def _finished(workdir: Path, steps: int) -> bool:
+    """Whether ``workdir`` holds a run with a checkpoint at ``steps``."""
+    if not (workdir / rundir.CONFIG_FILE).is_file():
+        return False
+    checkpointer = Checkpointer(workdir / rundir.CHECKPOINTS)
+    try:
+        return checkpointer.latest_step() == steps
+    finally:
+        checkpointer.close()
 
 
 def _save(checkpointer: Checkpointer | None, state: State, stop: StopRequests) -> None:

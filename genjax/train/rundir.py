@@ -21,7 +21,7 @@ from genjax.core import config as cfg_lib
 from genjax.core.errors import RunError
 from genjax.core.state import State
 from genjax.models import registry
-from genjax.models.family import Family
+from genjax.models.family import AUTO_RUN, Family
 from genjax.train.checkpoint import Checkpointer, summary
 from genjax.train.lock import run_lock
 from genjax.train.writers import EVENTS, METRICS_FILE
@@ -206,6 +206,9 @@ def init_state(family: Family, key: jax.Array, config: Any, batch: dict) -> Stat
     runs = {}
     if family.CAPABILITIES.builds_on_runs:
         for name, workdir in family.uses_runs(config).items():
+            if workdir == AUTO_RUN:
+                raise RunError(f"{name}={AUTO_RUN} names no run yet: genjax.fit trains and caches it "
+                               "(genjax.train.loop.with_trained_runs)")
             try:
                 runs[name] = load_run(workdir)[2]
             except RunError as exc:

@@ -34,6 +34,7 @@ from genjax.models import registry
 from genjax.models.family import Family
 from genjax.train import cluster, rundir
 from genjax.train.checkpoint import Checkpointer
+from genjax.train.loop import with_trained_runs
 from genjax.train.mesh import SEED_AXIS, replicate, seed_mesh
 from genjax.train.progress import progress_bar
 from genjax.train.signals import StopRequests
@@ -97,7 +98,7 @@ def grid(sweep: dict[str, Sequence[float]]) -> list[dict[str, float]]:
 
 
 def plan(family: Family, config: Any, dataset: Dataset, steps: int, sweep: dict[str, Sequence[float]],
-         seeds: Sequence[int]) -> tuple[Any, list[Run]]:
+         seeds: Sequence[int], progress: bool = False) -> tuple[Any, list[Run]]:
     """The program's config (each swept field at its largest value, so that code a field switches on, such as the
     R1 penalty, runs for every setting) and the runs, setting-major, each with its own resolved config. An empty
     ``sweep`` gives one run per seed of ``config``."""
@@ -112,10 +113,12 @@ def plan(family: Family, config: Any, dataset: Dataset, steps: int, sweep: dict[
         return [f"{f}={int(v) if isinstance(getattr(config, f), int) and float(v).is_integer() else v!r}"
                 for f, v in setting.items()]
 
-    base = run_config(family, cfg_lib.override(config, overrides({f: max(v) for f, v in sweep.items()})), dataset,
-                      steps)
-    runs = [Run(setting, seed, run_config(family, cfg_lib.override(config, overrides(setting)), dataset, steps))
-            for setting in grid(sweep) for seed in seeds]
+    def resolved(changes: dict[str, float]) -> Any:  # runs that the config names "auto" are trained once, cached
+        return with_trained_runs(family, run_config(family, cfg_lib.override(config, overrides(changes)), dataset,
+                                                    steps), dataset, progress)
+
+    base = resolved({f: max(v) for f, v in sweep.items()})
+    runs = [Run(setting, seed, resolved(setting)) for setting in grid(sweep) for seed in seeds]
     return base, runs
 
 
@@ -203,7 +206,7 @@ def fit_sweep(family: Family | str, config: Any, dataset: Dataset, *, steps: int
         raise ConfigError(f"a sweep (or fit_seeds) trains in one process, and this one is one of "
                           f"{cluster.processes()}; split the runs over separate single-process jobs, or train each "
                           "with genjax.fit across the cluster")
-    base, runs = plan(family, config, dataset, steps, sweep, seeds)
+    base, runs = plan(family, config, dataset, steps, sweep, seeds, progress)
     rows = family.batch_rows(base)
     validate_arguments(rows, dataset, steps, steps_per_call, 0, 0 if workdir is None else checkpoint_every,
                        seeds=tuple(seeds))
