@@ -12,7 +12,8 @@ import genjax
 from genjax import dgn
 from genjax.core.errors import ConfigError, RunError
 from genjax.nn import losses, nets
-from genjax.train import rundir, sweep
+from genjax.train import loop, rundir, steps, sweep
+from genjax.train.rundir import load_run
 
 TINY = dgn.Config(latent_dim=4, hidden_dims=(32,), head_dims=(16,), num_heads=10, samples_per_head=16,
                   batch_size=16, schedule="constant")
@@ -69,7 +70,8 @@ def test_class_rows_gather_each_heads_examples():
     cfg = dataclasses.replace(TINY, num_heads=3, batch_size=4)
     x = jnp.arange(12.0)[:, None]
     y = jnp.array([0, 1, 2, 1, 1, 0, 2, 2, 2, 2, 2, 0])
-    rows, masks = dgn._class_rows(cfg, x, y)
+    index, masks = dgn._class_index(cfg, y, 12)
+    rows = dgn._class_rows(x, index)
     chex.assert_shape(rows, (3, 8, 1))
     for k in range(3):
         kept = np.asarray(rows[k, :, 0])[np.asarray(masks[k]) == 1]
@@ -182,16 +184,15 @@ def test_the_code_term_adds_to_the_pixel_loss_and_leaves_the_encoder_frozen(enco
     batch = {"x": digits.x_train[:160], "y": digits.y_train[:160]}
     encoder = rundir.load_run(encoder_run)[2]
     pixels = dgn.init(jax.random.key(0), TINY, batch)
-    with_codes = {w: dgn.init(jax.random.key(0), dataclasses.replace(TINY, kernel_encoder=str(encoder_run),
-                                                                     code_weight=w), batch, kernel_encoder=encoder)
-                  for w in (0.0, 1.0)}
-    chex.assert_trees_all_equal(with_codes[1.0].params, pixels.params)
+    with_codes = dgn.init(jax.random.key(0), dataclasses.replace(TINY, kernel_encoder=str(encoder_run)), batch,
+                          kernel_encoder=encoder)
+    chex.assert_trees_all_equal(with_codes.params, pixels.params)
     key = jax.random.key(1)
     pixel_state, pixel_metrics = dgn.train_step(pixels, batch, key)
-    silent = dgn.train_step(with_codes[0.0], batch, key)
+    silent, (state, metrics) = (dgn.train_step(with_codes.replace(hyper={"code_weight": np.float32(w)}), batch, key)
+                                for w in (0.0, 1.0))  # code_weight as a sweep holds it: one compile for both
     chex.assert_trees_all_close(silent[0].params, pixel_state.params, atol=1e-6)
     chex.assert_trees_all_close(silent[1]["loss"], pixel_metrics["loss"], atol=1e-6)
-    state, metrics = dgn.train_step(with_codes[1.0], batch, key)
     assert float(metrics["loss"]) > float(pixel_metrics["loss"]) + 0.01  # the untrained heads' codes differ too
     assert not np.allclose(state.params["generator"]["params"]["Dense_0"]["kernel"],
                            pixel_state.params["generator"]["params"]["Dense_0"]["kernel"])
@@ -233,14 +234,18 @@ def test_kernel_encoders_that_cannot_serve_are_refused(encoder_run, digits, tmp_
         dgn.Config(code_weight=-1.0)
 
 
-def test_a_sweep_of_code_weight_equals_its_separate_runs(encoder_run, digits):
+def test_a_sweep_of_code_weight_equals_its_separate_runs(encoder_run, digits, monkeypatch):
     cfg = dataclasses.replace(TINY, kernel_encoder=str(encoder_run))
+    loaded = []
+    monkeypatch.setattr(rundir, "load_run", lambda workdir: loaded.append(workdir) or load_run(workdir))
     result = sweep.fit_sweep(dgn, cfg, digits, steps=60, sweep={"code_weight": [0.5, 2.0]}, seeds=[0],
                              steps_per_call=30, progress=False)
-    for i, run in enumerate(result.runs):
-        alone = genjax.fit(dgn, run.config, digits, steps=60, steps_per_call=30, eval_every=0, checkpoint_every=0,
-                           progress=False)
-        chex.assert_trees_all_close(result.state(i).params, alone.state.params, atol=1e-6, rtol=0)
+    assert loaded == [str(encoder_run)]  # the runs share one loaded encoder
+    monkeypatch.undo()
+    run = result.runs[0]  # the run whose weight is not the program's (the largest)
+    alone = genjax.fit(dgn, run.config, digits, steps=60, steps_per_call=30, eval_every=0, checkpoint_every=0,
+                       progress=False)
+    chex.assert_trees_all_close(result.state(0).params, alone.state.params, atol=1e-6, rtol=0)
     assert not np.allclose(result.state(0).params["generator"]["params"]["Dense_0"]["kernel"],
                            result.state(1).params["generator"]["params"]["Dense_0"]["kernel"])
 
@@ -257,7 +262,7 @@ def test_kernel_encoder_auto_trains_one_autoencoder_and_reuses_it(digits, tmp_pa
     assert trained["model"] == "autoencoder" and trained["config"]["latent_dim"] == dgn.KERNEL_CODE_DIM
     assert "genjax: kernel_encoder=auto: training its autoencoder on digits (100 steps, once; cached in" in \
         capsys.readouterr().err
-    second = genjax.fit(dgn, cfg, digits, **args)
+    chex.assert_trees_all_equal(first.state.extra["kernel_encoder"].params, rundir.load_run(encoder_dir)[2].params)
+    again = loop.with_trained_runs(dgn, steps.run_config(dgn, cfg, digits, 50), digits, progress=False)
     assert capsys.readouterr().err == ""  # found in the cache: nothing trained, nothing said
-    assert second.state.config.kernel_encoder == str(encoder_dir)
-    chex.assert_trees_all_equal(second.state.extra["kernel_encoder"].params, rundir.load_run(encoder_dir)[2].params)
+    assert again.kernel_encoder == str(encoder_dir)

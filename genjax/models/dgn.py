@@ -230,22 +230,28 @@ def _bandwidth_unit(cfg: Config, real: jax.Array) -> jax.Array:
     return jax.lax.stop_gradient(jnp.sqrt(jnp.median(off_diagonal)))
 
 
-def _class_rows(cfg: Config, x: jax.Array, y: jax.Array | None) -> tuple[jax.Array, jax.Array]:
-    """The real examples of each head: ``[K, R, D]`` rows and a ``[K, R]`` 0/1 mask of the valid ones.
+def _class_index(cfg: Config, y: jax.Array | None, n: int) -> tuple[jax.Array | None, jax.Array]:
+    """Which of the batch's ``n`` rows each head matches: ``[K, R]`` row indices (None: one head takes the whole
+    batch) and a ``[K, R]`` 0/1 float32 mask of the valid ones.
 
-    One head takes the whole batch. Several heads gather the rows of their class, up to
-    R = 2 * batch_size of them (a uniform batch holds about batch_size per class; rows past R are ignored).
+    Several heads take the rows of their class, up to R = 2 * batch_size of them (a uniform batch holds about
+    batch_size per class; rows past R are ignored).
     """
     if cfg.num_heads == 1:
-        return x[None], jnp.ones((1, x.shape[0]), x.dtype)
-    capacity = min(2 * cfg.batch_size, x.shape[0])
+        return None, jnp.ones((1, n), jnp.float32)
+    capacity = min(2 * cfg.batch_size, n)
 
-    def gather(k):
+    def of_class(k):
         index = jnp.nonzero(y == k, size=capacity, fill_value=0)[0]
-        valid = jnp.arange(capacity) < jnp.sum(y == k)
-        return x[index], valid.astype(x.dtype)
+        return index, jnp.arange(capacity) < jnp.sum(y == k)
 
-    return jax.vmap(gather)(jnp.arange(cfg.num_heads))
+    index, valid = jax.vmap(of_class)(jnp.arange(cfg.num_heads))
+    return index, valid.astype(jnp.float32)
+
+
+def _class_rows(x: jax.Array, index: jax.Array | None) -> jax.Array:
+    """The rows ``[K, R, D]`` of ``x`` ``[N, D]`` that :func:`_class_index` gave each head."""
+    return x[None] if index is None else x[index]
 
 
 @jax.jit
@@ -263,7 +269,8 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
     real = batch["x"].reshape(batch["x"].shape[0], -1)
     unit = _bandwidth_unit(cfg, real)
     bandwidths = jnp.asarray(cfg.bandwidths, real.dtype) * (state.hp("bandwidth_scale") * unit)
-    rows, masks = _class_rows(cfg, real, batch.get("y"))
+    index, masks = _class_index(cfg, batch.get("y"), real.shape[0])
+    rows = _class_rows(real, index)
     z = draws.normal(key, (cfg.num_heads, cfg.samples_per_head, cfg.latent_dim))
     per_head_mmd2 = jax.vmap(losses.mmd2, in_axes=(0, 0, None, 0))
     if cfg.kernel_encoder:
@@ -272,7 +279,7 @@ def train_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, Metri
         real_codes = jax.lax.stop_gradient(encode(encoder, batch["x"]))
         code_bandwidths = jnp.asarray(cfg.bandwidths, real.dtype) * (state.hp("bandwidth_scale")
                                                                       * _bandwidth_unit(cfg, real_codes))
-        code_rows, _ = _class_rows(cfg, real_codes, batch.get("y"))
+        code_rows = _class_rows(real_codes, index)
 
     def loss_fn(params):
         fake = _activate(state, _generator(cfg, state.data_shape).apply(params, z))

@@ -199,21 +199,26 @@ def write_metrics(workdir: Path, records: list[dict]) -> None:
     os.replace(partial, path)
 
 
-def init_state(family: Family, key: jax.Array, config: Any, batch: dict) -> State:
+def init_state(family: Family, key: jax.Array, config: Any, batch: dict, runs: dict[str, State] | None = None) -> State:
     """``family.init(key, config, batch)``, given the newest state of each trained run the config builds on
-    (``family.uses_runs``, e.g. a DGN's ``kernel_encoder``); RunError naming the field for a run that cannot be
-    loaded."""
+    (``family.uses_runs``, e.g. a DGN's ``kernel_encoder``): ``runs`` when given (:func:`trained_runs`), else
+    loaded now; RunError naming the field for a run that cannot be loaded."""
+    return family.init(key, config, batch, **(trained_runs(family, config) if runs is None else runs))
+
+
+def trained_runs(family: Family, config: Any) -> dict[str, State]:
+    """The newest state of each trained run ``config`` builds on, by ``init``'s keyword (empty for most families;
+    a run still named :data:`AUTO_RUN` is left for ``init`` to refuse)."""
+    if not family.CAPABILITIES.builds_on_runs:
+        return {}
     runs = {}
-    if family.CAPABILITIES.builds_on_runs:
-        for name, workdir in family.uses_runs(config).items():
-            if workdir == AUTO_RUN:
-                raise RunError(f"{name}={AUTO_RUN} names no run yet: genjax.fit trains and caches it "
-                               "(genjax.train.loop.with_trained_runs)")
+    for name, workdir in family.uses_runs(config).items():
+        if workdir != AUTO_RUN:
             try:
                 runs[name] = load_run(workdir)[2]
             except RunError as exc:
                 raise RunError(f"{name}={workdir}: {exc}") from None
-    return family.init(key, config, batch, **runs)
+    return runs
 
 
 def load_run(workdir: str | Path, step: int | None = None) -> tuple[Family, Any, State]:

@@ -113,12 +113,14 @@ def plan(family: Family, config: Any, dataset: Dataset, steps: int, sweep: dict[
         return [f"{f}={int(v) if isinstance(getattr(config, f), int) and float(v).is_integer() else v!r}"
                 for f, v in setting.items()]
 
-    def resolved(changes: dict[str, float]) -> Any:  # runs that the config names "auto" are trained once, cached
-        return with_trained_runs(family, run_config(family, cfg_lib.override(config, overrides(changes)), dataset,
-                                                    steps), dataset, progress)
+    def resolved(changes: dict[str, float]) -> Any:
+        return run_config(family, cfg_lib.override(config, overrides(changes)), dataset, steps)
 
-    base = resolved({f: max(v) for f, v in sweep.items()})
-    runs = [Run(setting, seed, resolved(setting)) for setting in grid(sweep) for seed in seeds]
+    base = with_trained_runs(family, resolved({f: max(v) for f, v in sweep.items()}), dataset, progress)
+    # swept fields are numbers, so every run builds on the base's trained runs ("auto" ones trained once, cached)
+    built_on = family.uses_runs(base) if family.CAPABILITIES.builds_on_runs else {}
+    runs = [Run(setting, seed, dataclasses.replace(resolved(setting), **built_on)) for setting in grid(sweep)
+            for seed in seeds]
     return base, runs
 
 
@@ -178,11 +180,12 @@ def _stack(states: list) -> Any:
 def _initial_states(family: Family, base: Any, runs: list[Run], example: dict) -> tuple[Any, jax.Array]:
     """Each run's initial state as ``genjax.fit`` builds it for the run's config, given the program's static parts
     and the run's ``hyper``, stacked on the host; and the runs' train keys, stacked."""
-    base_state = rundir.init_state(family, jax.random.key(0), base, example)
+    built_on = rundir.trained_runs(family, base)  # loaded once: every run builds on the same runs (see plan)
+    base_state = rundir.init_state(family, jax.random.key(0), base, example, built_on)
     states, train_keys = [], []
     for run in runs:
         init_key, train_key = jax.random.split(jax.random.key(run.seed))
-        state = rundir.init_state(family, init_key, run.config, example)
+        state = rundir.init_state(family, init_key, run.config, example, built_on)
         states.append(state.replace(config=base, optimizers=base_state.optimizers,
                                     hyper=hyper(family, base, run.setting)))
         train_keys.append(np.asarray(jax.random.key_data(train_key)))
