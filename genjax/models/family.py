@@ -157,6 +157,11 @@ class BuildsOnRuns(Family, Protocol):
         ...
 
 
+def runs_used(family: Family, config: Any) -> dict[str, str]:
+    """``family.uses_runs(config)``; empty for a family without the ``builds_on_runs`` capability."""
+    return family.uses_runs(config) if family.CAPABILITIES.builds_on_runs else {}
+
+
 def batch_context(batch: Batch, data_shape: tuple[int, ...], steps: int) -> Context:
     """What ``init`` resolves placeholders against when it sees one batch and not the whole data set:
     the class count is unknown, and the run's length is the family's ``DEFAULT_STEPS``."""

@@ -24,7 +24,7 @@ from genjax.core.data import Dataset, cache_dir
 from genjax.core.errors import ConfigError, Interrupted
 from genjax.core.state import State
 from genjax.models import registry
-from genjax.models.family import AUTO_RUN, Family, RunRecipe
+from genjax.models.family import AUTO_RUN, Family, RunRecipe, runs_used
 from genjax.train import cluster, rundir
 from genjax.train import mesh as mesh_lib
 from genjax.train.checkpoint import Checkpointer
@@ -145,10 +145,8 @@ def with_trained_runs(family: Family, config: Any, dataset: Dataset, progress: b
     """``config`` (resolved) with each run it builds on that it names :data:`AUTO_RUN` replaced by a run directory:
     the family's recipe trained on ``dataset`` once (seed 0) and cached under ``$GENJAX_CACHE``; processes that
     need it meanwhile wait for it."""
-    if not family.CAPABILITIES.builds_on_runs:
-        return config
     changes = {name: str(_cached_run(family.run_recipe(name, config), dataset, f"{name}={AUTO_RUN}", progress))
-               for name, where in family.uses_runs(config).items() if where == AUTO_RUN}
+               for name, where in runs_used(family, config).items() if where == AUTO_RUN}
     return dataclasses.replace(config, **changes) if changes else config
 
 

@@ -21,7 +21,7 @@ from genjax.core import config as cfg_lib
 from genjax.core.errors import RunError
 from genjax.core.state import State
 from genjax.models import registry
-from genjax.models.family import AUTO_RUN, Family
+from genjax.models.family import AUTO_RUN, Family, runs_used
 from genjax.train.checkpoint import Checkpointer, summary
 from genjax.train.lock import run_lock
 from genjax.train.writers import EVENTS, METRICS_FILE
@@ -209,10 +209,8 @@ def init_state(family: Family, key: jax.Array, config: Any, batch: dict, runs: d
 def trained_runs(family: Family, config: Any) -> dict[str, State]:
     """The newest state of each trained run ``config`` builds on, by ``init``'s keyword (empty for most families;
     a run still named :data:`AUTO_RUN` is left for ``init`` to refuse)."""
-    if not family.CAPABILITIES.builds_on_runs:
-        return {}
     runs = {}
-    for name, workdir in family.uses_runs(config).items():
+    for name, workdir in runs_used(family, config).items():
         if workdir != AUTO_RUN:
             try:
                 runs[name] = load_run(workdir)[2]

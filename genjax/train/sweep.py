@@ -31,7 +31,7 @@ from genjax.core.data import Dataset
 from genjax.core.errors import ConfigError, Interrupted
 from genjax.core.state import State
 from genjax.models import registry
-from genjax.models.family import Family
+from genjax.models.family import Family, runs_used
 from genjax.train import cluster, rundir
 from genjax.train.checkpoint import Checkpointer
 from genjax.train.loop import with_trained_runs
@@ -118,7 +118,7 @@ def plan(family: Family, config: Any, dataset: Dataset, steps: int, sweep: dict[
 
     base = with_trained_runs(family, resolved({f: max(v) for f, v in sweep.items()}), dataset, progress)
     # swept fields are numbers, so every run builds on the base's trained runs ("auto" ones trained once, cached)
-    built_on = family.uses_runs(base) if family.CAPABILITIES.builds_on_runs else {}
+    built_on = runs_used(family, base)
     runs = [Run(setting, seed, dataclasses.replace(resolved(setting), **built_on)) for setting in grid(sweep)
             for seed in seeds]
     return base, runs
