@@ -1,5 +1,6 @@
 """The DGN family and MMD: the estimator against NumPy, heads against their classes, clear errors."""
 import dataclasses
+import shutil
 from pathlib import Path
 
 import chex
@@ -200,18 +201,25 @@ def test_the_code_term_adds_to_the_pixel_loss_and_leaves_the_encoder_frozen(enco
     assert state.extra["kernel_encoder"].opt_state == {}  # the frozen encoder carries no optimizer moments
 
 
-def test_fit_and_load_run_restore_a_dgn_with_a_kernel_encoder(encoder_run, digits, tmp_path, monkeypatch):
-    monkeypatch.chdir(encoder_run.parent)
-    cfg = dataclasses.replace(TINY, kernel_encoder=encoder_run.name)  # relative: config.json records it absolute
+def test_fit_and_load_run_restore_a_dgn_with_a_kernel_encoder_even_once_that_run_is_gone(encoder_run, digits,
+                                                                                         tmp_path, monkeypatch):
+    shutil.copytree(encoder_run, tmp_path / "encoder")
+    monkeypatch.chdir(tmp_path)
+    cfg = dataclasses.replace(TINY, kernel_encoder="encoder")  # relative: config.json records it absolute
     result = genjax.fit(dgn, cfg, digits, steps=100, steps_per_call=50, eval_every=0, checkpoint_every=0,
                         workdir=tmp_path / "dgn", progress=False)
-    assert result.state.config.kernel_encoder == str(encoder_run)
-    assert rundir.read_description(tmp_path / "dgn")["config"]["kernel_encoder"] == str(encoder_run)
+    assert result.state.config.kernel_encoder == str(tmp_path / "encoder")
+    description = rundir.read_description(tmp_path / "dgn")
+    assert description["config"]["kernel_encoder"] == str(tmp_path / "encoder")
+    assert description["runs"]["kernel_encoder"] == rundir.read_description(encoder_run)
     assert result.history[-1]["loss"] < result.history[0]["loss"]
-    monkeypatch.chdir(tmp_path)
+    shutil.rmtree(tmp_path / "encoder")  # the checkpoints hold the frozen encoder; config.json its structure
     restored = rundir.load_run(tmp_path / "dgn")[2]
     chex.assert_trees_all_equal(restored.params, result.state.params)
     chex.assert_trees_all_equal(restored.extra, result.state.extra)
+    with pytest.raises(RunError, match=f"kernel_encoder={tmp_path / 'encoder'}: .* holds no run"):
+        genjax.fit(dgn, result.state.config, digits, steps=150, steps_per_call=50, eval_every=0,
+                   workdir=tmp_path / "dgn", resume=True, progress=False)
 
 
 def test_kernel_encoders_that_cannot_serve_are_refused(encoder_run, digits, tmp_path, tiny_gan_config):

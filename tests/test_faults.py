@@ -232,6 +232,7 @@ def test_api_misuse_gets_a_typed_error_naming_the_problem(digits, tiny_config, t
     (lambda d: {**d, "config": {**d["config"], "latent_dim": 6}}, "hold another model than the config describes"),
     (lambda d: [d], "is malformed: expected an object with model"),
     (lambda d: {**d, "data_shape": "8x8"}, "is malformed"),
+    (lambda d: {**d, "runs": {"kernel_encoder": {"model": "autoencoder"}}}, "optionally runs"),
 ])
 def test_a_config_json_edited_into_another_shape_is_one_line_and_moves_nothing(tmp_path, capsys, edit, message):
     assert run(["--workdir", str(tmp_path), *TINY[2:], "--steps", "100"]) == 0

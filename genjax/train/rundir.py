@@ -1,7 +1,9 @@
 """A run directory: ``config.json``, ``metrics.jsonl``, ``checkpoints/`` (plus what scripts add).
 
-``config.json`` holds ``model``, ``dataset``, ``seed``, ``data_shape`` and the family ``config``:
-everything :func:`load_run` needs to rebuild the state's structure before restoring it.
+``config.json`` holds ``model``, ``dataset``, ``seed``, ``data_shape``, the family ``config`` and, for a run that
+builds on trained runs (a DGN's ``kernel_encoder``), ``runs``: their own ``config.json`` contents by field. That is
+everything :func:`load_run` needs to rebuild the state's structure before restoring it, so a run loads without
+the runs it was built on (its checkpoints hold what it took from them).
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +40,9 @@ OWN_FILES = (CONFIG_FILE, METRICS_FILE, EVAL_FILE, "samples.png", "reconstructio
 def describe(family: Family, config: Any, dataset_name: str, data_shape: tuple[int, ...], seed: int,
              loop_strategy: str = "scan") -> dict:
     """The contents of ``config.json`` for a run (``config`` as it runs, placeholders resolved; ``loop_strategy``
-    as :func:`genjax.train.steps.resolve_strategy` chose it)."""
-    return {
+    as :func:`genjax.train.steps.resolve_strategy` chose it), with the descriptions of the runs it builds on (read
+    from their directories; a run still named :data:`AUTO_RUN` is not resolved yet and left out)."""
+    description = {
         "model": family.NAME,
         "dataset": dataset_name,
         "seed": seed,
@@ -47,6 +50,17 @@ def describe(family: Family, config: Any, dataset_name: str, data_shape: tuple[i
         "loop_strategy": loop_strategy,
         "config": cfg_lib.to_dict(config),
     }
+    runs = {name: _used_run(name, workdir, read_description)
+            for name, workdir in runs_used(family, config).items() if workdir != AUTO_RUN}
+    return {**description, "runs": runs} if runs else description
+
+
+def _used_run(name: str, workdir: str, read: Callable[[str], Any]) -> Any:
+    """``read(workdir)`` for the run a config names in field ``name``; its RunError names the field."""
+    try:
+        return read(workdir)
+    except RunError as exc:
+        raise RunError(f"{name}={workdir}: {exc}") from None
 
 
 DESCRIPTION_DEFAULTS = {"loop_strategy": "scan"}  # what a config.json written before the key existed ran with
@@ -61,21 +75,28 @@ def read_description(workdir: Path) -> dict:
         raise RunError(f"{workdir} holds no run ({CONFIG_FILE} is missing)") from None
     except (OSError, ValueError) as exc:
         raise RunError(f"cannot read {path}: {exc}") from None
-    shape = description.get("data_shape") if isinstance(description, dict) else None
-    if not (isinstance(description, dict) and isinstance(description.get("model"), str)
-            and isinstance(description.get("config"), dict) and isinstance(shape, list)
-            and all(isinstance(n, int) and n > 0 for n in shape)):
-        raise RunError(f"{path} is malformed: expected an object with model (a name), data_shape (positive ints) "
-                       "and config (an object), as genjax wrote it")
+    if not _well_formed(description):
+        raise RunError(f"{path} is malformed: expected an object with model (a name), data_shape (positive ints), "
+                       "config (an object) and optionally runs (such objects by name), as genjax wrote it")
     return {**DESCRIPTION_DEFAULTS, **description}
+
+
+def _well_formed(description: Any) -> bool:
+    """Whether ``description`` has the keys and types :func:`load_run` reads, its ``runs`` included."""
+    if not isinstance(description, dict):
+        return False
+    shape, runs = description.get("data_shape"), description.get("runs", {})
+    return (isinstance(description.get("model"), str) and isinstance(description.get("config"), dict)
+            and isinstance(shape, list) and all(isinstance(n, int) and n > 0 for n in shape)
+            and isinstance(runs, dict) and all(map(_well_formed, runs.values())))
 
 
 def differences(saved: dict, description: dict) -> list[str]:
     """The keys (``config.NAME`` for config fields) in which two ``config.json`` contents differ (``saved`` as
-    :func:`read_description` returns it)."""
-    differing = sorted(
-        key for key in set(saved) | set(description) if saved.get(key) != description.get(key) and key != "config"
-    )
+    :func:`read_description` returns it). ``runs`` does not count: the config names the same runs, and what a run
+    took from them is in its checkpoints."""
+    differing = sorted(key for key in set(saved) | set(description)
+                       if saved.get(key) != description.get(key) and key not in ("config", "runs"))
     saved_cfg, new_cfg = saved.get("config", {}), description["config"]
     changed = (k for k in set(saved_cfg) | set(new_cfg) if saved_cfg.get(k) != new_cfg.get(k))
     return differing + sorted(f"config.{k}" for k in changed)
@@ -209,33 +230,19 @@ def init_state(family: Family, key: jax.Array, config: Any, batch: dict, runs: d
 def trained_runs(family: Family, config: Any) -> dict[str, State]:
     """The newest state of each trained run ``config`` builds on, by ``init``'s keyword (empty for most families;
     a run still named :data:`AUTO_RUN` is left for ``init`` to refuse)."""
-    runs = {}
-    for name, workdir in runs_used(family, config).items():
-        if workdir != AUTO_RUN:
-            try:
-                runs[name] = load_run(workdir)[2]
-            except RunError as exc:
-                raise RunError(f"{name}={workdir}: {exc}") from None
-    return runs
+    return {name: _used_run(name, workdir, lambda w: load_run(w)[2])
+            for name, workdir in runs_used(family, config).items() if workdir != AUTO_RUN}
 
 
 def load_run(workdir: str | Path, step: int | None = None) -> tuple[Family, Any, State]:
     """``(family, config, state)`` of the run in ``workdir``, from its newest checkpoint (or ``step``);
     the family is its module (e.g. ``genjax.models.gan``), so ``family.sample(state, ...)`` works."""
     workdir = Path(workdir)
-    description = read_description(workdir)
-    try:
-        family = registry.get(description["model"])
-        config = family.Config(**cfg_lib.coerce(family.Config, description["config"]))
-        data_shape = tuple(description["data_shape"])
-    except (KeyError, TypeError) as exc:
-        raise RunError(f"{workdir / CONFIG_FILE} is malformed: missing {exc}") from None
+    family, config, like = _placeholder_state(read_description(workdir), workdir / CONFIG_FILE)
     checkpointer = Checkpointer(workdir / CHECKPOINTS)
     try:
         if checkpointer.latest_step() is None:
             raise RunError(f"{workdir} holds no checkpoint yet")
-        example = {"x": jnp.full((1, *data_shape), 0.5, jnp.float32), "y": jnp.zeros((1,), jnp.int32)}
-        like = init_state(family, jax.random.key(0), config, example)
         if step is None:
             state = checkpointer.restore_newest(like)
         else:
@@ -250,3 +257,19 @@ def load_run(workdir: str | Path, step: int | None = None) -> tuple[Family, Any,
     finally:
         checkpointer.close()
     return family, config, state
+
+
+def _placeholder_state(description: dict, path: Path) -> tuple[Family, Any, State]:
+    """``(family, config, state)`` for a run's description: the state of the right structure for a restore, its
+    values those of ``init`` at key 0 (the runs it builds on as well, from ``description["runs"]``; a
+    ``config.json`` written before that key existed has them loaded from their directories)."""
+    try:
+        family = registry.get(description["model"])
+        config = family.Config(**cfg_lib.coerce(family.Config, description["config"]))
+        data_shape = tuple(description["data_shape"])
+    except (KeyError, TypeError) as exc:
+        raise RunError(f"{path} is malformed: missing {exc}") from None
+    runs = ({name: _placeholder_state(run, path)[2] for name, run in description["runs"].items()}
+            if "runs" in description else None)
+    example = {"x": jnp.full((1, *data_shape), 0.5, jnp.float32), "y": jnp.zeros((1,), jnp.int32)}
+    return family, config, init_state(family, jax.random.key(0), config, example, runs)
